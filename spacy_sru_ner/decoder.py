@@ -1,0 +1,248 @@
+"""The slot-based recurrent decoder of SRU-NER as a batched PyTorch module.
+
+Input is a padded batch of word-vector sequences (one per decoded window).
+Each sequence is laid out as ``[CLS] w_1 .. w_n [SEP] <pad>...``: position 0
+holds a learned start vector, positions ``1..n`` the words, ``n + 1`` a learned
+end vector. All sequences advance one decoder step together; per-sequence
+state (pointer, gold cursor, finished flags) lives in tensors.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .actions import EOA, SHIFT
+
+
+@dataclass
+class DecoderBatch:
+    """Padded decoder input.
+
+    vectors: (B, S, d_in) word vectors at positions 1..n (others are ignored).
+    lengths: (B,) number of words n per sequence (S >= max(n) + 2).
+    gold: (B, R, A) gold action rows (training only), zero-padded.
+    n_rows: (B,) number of gold rows per sequence (training only).
+    foreign: (B, A) 1 for actions of labels the sequence's corpus does not annotate.
+    """
+
+    vectors: torch.Tensor
+    lengths: torch.Tensor
+    gold: Optional[torch.Tensor] = None
+    n_rows: Optional[torch.Tensor] = None
+    foreign: Optional[torch.Tensor] = None
+
+
+@dataclass
+class TrainOutput:
+    logits: torch.Tensor  # (B, T, A)
+    targets: torch.Tensor  # (B, T, A), detached
+    active: torch.Tensor  # (B, T) float, 1 where the step enters the loss
+
+
+@dataclass
+class PredictOutput:
+    probs: torch.Tensor  # (B, T, A)
+    n_steps: torch.Tensor  # (B,) steps recorded per sequence (up to and incl. EOA)
+
+
+class SlotDecoder(nn.Module):
+    """Slot-based recurrent decoder (memory, pointer, latent-query attention)."""
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_actions: int,
+        width: int,
+        queries_per_action: int = 2,
+        half_context: int = 150,
+        dropout_positions: float = 0.2,
+        dropout_queries: float = 0.2,
+        dropout_scores: float = 0.0,
+        dropout_mlp: float = 0.1,
+        token_multiplier: float = 1.0,
+        train_token_multiplier: bool = False,
+        project_coeff: float = 1.0,
+        max_train_steps_factor: float = 2.0,
+        max_predict_steps_factor: float = 1.5,
+    ):
+        super().__init__()
+        self.n_actions = n_actions
+        self.width = width
+        self.half_context = half_context
+        self.project_coeff = project_coeff
+        self.max_train_steps_factor = max_train_steps_factor
+        self.max_predict_steps_factor = max_predict_steps_factor
+        self.input_proj = nn.Linear(n_inputs, width)
+        self.input_norm = nn.LayerNorm(width)
+        self.cls_vector = nn.Parameter(torch.zeros(width))
+        self.sep_vector = nn.Parameter(torch.zeros(width))
+        self.start_vector = nn.Parameter(torch.zeros(width))
+        self.action_embed = nn.Embedding(n_actions, width)
+        self.queries = nn.Parameter(torch.zeros(queries_per_action * n_actions, width))
+        self.query_scale = nn.Parameter(torch.ones(width))
+        self.value_scale = nn.Parameter(torch.ones(width))
+        # rows: offsets -H..H, then CLS, outside-window, padding (zero, untrained)
+        self.pad_row = 2 * half_context + 3
+        self.positions = nn.Embedding(2 * half_context + 4, width, padding_idx=self.pad_row)
+        self.token_multiplier = nn.Parameter(
+            torch.tensor(float(token_multiplier)), requires_grad=train_token_multiplier
+        )
+        self.drop_positions = nn.Dropout(dropout_positions)
+        self.drop_queries = nn.Dropout(dropout_queries)
+        self.drop_scores = nn.Dropout(dropout_scores)
+        self.drop_mlp = nn.Dropout(dropout_mlp)
+        self.hidden = nn.Linear(2 * width, 2 * width)
+        self.output = nn.Linear(2 * width, n_actions)
+
+    # --- building blocks -------------------------------------------------
+    def _embed(self, batch: DecoderBatch) -> torch.Tensor:
+        """E: (B, S, d) with CLS at 0, words at 1..n, SEP at n+1, zeros after."""
+        x = self.input_norm(self.input_proj(batch.vectors))
+        B, S, _ = x.shape
+        pos = torch.arange(S, device=x.device).unsqueeze(0)
+        lengths = batch.lengths.unsqueeze(1)
+        is_word = ((pos >= 1) & (pos <= lengths)).unsqueeze(-1)
+        is_sep = (pos == lengths + 1).unsqueeze(-1)
+        is_cls = (pos == 0).unsqueeze(-1)
+        x = torch.where(is_word, x, torch.zeros_like(x))
+        x = x + is_sep * self.sep_vector + is_cls * self.cls_vector
+        return x
+
+    def _position_rows(self, pointer: torch.Tensor, S: int, valid: torch.Tensor) -> torch.Tensor:
+        H = self.half_context
+        j = torch.arange(S, device=pointer.device).unsqueeze(0)
+        offset = j - pointer.unsqueeze(1)
+        rows = torch.where(offset.abs() <= H, offset + H, torch.full_like(offset, 2 * H + 2))
+        rows[:, 0] = 2 * H + 1
+        return torch.where(valid, rows, torch.full_like(rows, self.pad_row))
+
+    def _context(self, memory: torch.Tensor, pointer: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Attention read of the memory around the pointer: (B, d)."""
+        rows = self._position_rows(pointer, memory.shape[1], valid)
+        keys = self.token_multiplier * memory + self.drop_positions(self.positions(rows))
+        queries = self.drop_queries(self.queries) * self.query_scale  # (K, d)
+        scores = torch.einsum("bsd,kd->bks", keys, queries).amax(dim=1)  # (B, S)
+        scores = self.drop_scores(scores)
+        scores = scores.masked_fill(~valid, -1e12)
+        alpha = torch.softmax(scores, dim=-1)
+        return torch.einsum("bs,bsd->bd", alpha, memory * self.value_scale)
+
+    def _write(self, memory: torch.Tensor, pointer: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Add the step's soft action mix to the memory slot at the pointer."""
+        selected = logits >= logits[:, SHIFT : SHIFT + 1]
+        weights = torch.softmax(logits, dim=-1) * selected
+        vector = weights @ self.action_embed.weight  # (B, d)
+        slot = F.one_hot(pointer, memory.shape[1]).to(memory.dtype).unsqueeze(-1)
+        return memory + slot * vector.unsqueeze(1)
+
+    def _step_logits(self, embedded: torch.Tensor, pointer: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        index = pointer.view(-1, 1, 1).expand(-1, 1, embedded.shape[-1])
+        current = embedded.gather(1, index).squeeze(1)
+        state = self.drop_mlp(torch.cat([current, context], dim=-1))
+        return self.output(torch.tanh(self.hidden(state)))
+
+    def _init_state(self, batch: DecoderBatch):
+        embedded = self._embed(batch)
+        B, S, _ = embedded.shape
+        valid = torch.arange(S, device=embedded.device).unsqueeze(0) <= (batch.lengths.unsqueeze(1) + 1)
+        cls_slot = F.one_hot(torch.zeros(B, dtype=torch.long, device=embedded.device), S)
+        memory = embedded + cls_slot.to(embedded.dtype).unsqueeze(-1) * self.start_vector
+        zero = torch.zeros(B, dtype=torch.long, device=embedded.device)
+        context = self._context(memory, zero, valid)
+        return embedded, memory, context, valid
+
+    # --- training --------------------------------------------------------
+    def forward_train(self, batch: DecoderBatch) -> TrainOutput:
+        """Teacher-forced pass with the multi-corpus target rule.
+
+        For actions in ``batch.foreign`` the target is the model's own
+        (detached) probability times ``project_coeff``, clipped at 1, so that
+        with coefficient 1 they receive no gradient. A gold SHIFT is delayed by
+        one step (same gold row replayed, pointer kept) when some foreign action
+        is more probable than SHIFT, at most once in a row.
+        """
+        assert batch.gold is not None and batch.n_rows is not None
+        embedded, memory, context, valid = self._init_state(batch)
+        B = embedded.shape[0]
+        device = embedded.device
+        gold = batch.gold
+        foreign = batch.foreign if batch.foreign is not None else torch.zeros_like(gold[:, 0])
+        has_foreign = bool(foreign.any())
+        last_row = batch.n_rows - 1
+        max_pointer = batch.lengths + 1
+        pointer = torch.ones(B, dtype=torch.long, device=device)
+        cursor = torch.zeros(B, dtype=torch.long, device=device)
+        delayed = torch.zeros(B, dtype=torch.bool, device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        n_steps = int(gold.shape[1])
+        if has_foreign:
+            n_steps = int(max(n_steps, round(self.max_train_steps_factor * gold.shape[1])))
+        all_logits, all_targets, all_active = [], [], []
+        for _ in range(n_steps):
+            logits = self._step_logits(embedded, pointer, context)
+            row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
+            is_shift = row[:, SHIFT] > 0
+            is_eoa = row[:, EOA] > 0
+            target = row
+            delay = torch.zeros_like(done)
+            if has_foreign:
+                probs = torch.sigmoid(logits.detach())
+                projected = probs * foreign * (~is_eoa).unsqueeze(1)
+                target = row + torch.clamp(self.project_coeff * projected, max=1.0)
+                foreign_best = projected.amax(dim=1)
+                delay = is_shift & ~delayed & (foreign_best > probs[:, SHIFT])
+                shift_target = torch.where(delay, probs[:, SHIFT], target[:, SHIFT])
+                target = torch.cat([target[:, :SHIFT], shift_target.unsqueeze(1), target[:, SHIFT + 1 :]], dim=1)
+            all_logits.append(logits)
+            all_targets.append(target)
+            all_active.append(~done)
+            memory = self._write(memory, pointer, logits)
+            advance = (is_shift | is_eoa) & ~delay
+            pointer = torch.minimum(pointer + advance.long(), max_pointer)
+            context = self._context(memory, pointer, valid)
+            done = done | (is_eoa & ~delay)
+            cursor = torch.minimum(cursor + (~delay).long(), last_row)
+            delayed = delay
+            if bool(done.all()):
+                break
+        return TrainOutput(
+            logits=torch.stack(all_logits, dim=1),
+            targets=torch.stack(all_targets, dim=1).detach(),
+            active=torch.stack(all_active, dim=1).to(embedded.dtype),
+        )
+
+    # --- inference -------------------------------------------------------
+    @torch.no_grad()
+    def forward_predict(self, batch: DecoderBatch) -> PredictOutput:
+        """Greedy decoding; a sequence stops once P(EOA) > 0.5."""
+        embedded, memory, context, valid = self._init_state(batch)
+        B, S, _ = embedded.shape
+        device = embedded.device
+        max_pointer = batch.lengths + 1
+        pointer = torch.ones(B, dtype=torch.long, device=device)
+        finished = torch.zeros(B, dtype=torch.bool, device=device)
+        n_steps = torch.zeros(B, dtype=torch.long, device=device)
+        max_steps = max(1, int(self.max_predict_steps_factor * S))
+        all_probs = []
+        for _ in range(max_steps):
+            logits = self._step_logits(embedded, pointer, context)
+            probs = torch.sigmoid(logits)
+            all_probs.append(probs)
+            n_steps = n_steps + (~finished).long()
+            finished = finished | (probs[:, EOA] > 0.5)
+            if bool(finished.all()):
+                break
+            memory = self._write(memory, pointer, logits)
+            kind = logits.argmax(dim=1)
+            advance = (kind == SHIFT) | (kind == EOA)
+            pointer = torch.minimum(pointer + advance.long(), max_pointer)
+            context = self._context(memory, pointer, valid)
+        return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
+
+    def forward(self, vectors, lengths, gold=None, n_rows=None, foreign=None):
+        batch = DecoderBatch(vectors=vectors, lengths=lengths, gold=gold, n_rows=n_rows, foreign=foreign)
+        if gold is not None:
+            return self.forward_train(batch)
+        return self.forward_predict(batch)

@@ -1,0 +1,202 @@
+"""Thinc glue: ``spacy_sru_ner.SlotDecoder.v1`` = tok2vec >> PyTorch slot decoder.
+
+The model's input is a :class:`SlotInput` (the docs, the token windows to
+decode, and in training the gold rows and foreign-action masks); its output is a
+:class:`SlotOutput`. No decoding of actions into spans happens here.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.types import Floats2d, Floats3d
+
+from .decoder import SlotDecoder
+
+Window = Tuple[int, int, int]  # (doc index, start token, end token)
+
+
+@dataclass
+class SlotInput:
+    docs: List[Doc]
+    windows: List[Window]
+    gold: Optional[List[Floats2d]] = None  # per window: (rows, n_actions)
+    foreign: Optional[Floats2d] = None  # (n_windows, n_actions)
+
+
+@dataclass
+class SlotOutput:
+    """Training: ``logits``, ``targets`` (B, T, A) and ``active`` (B, T).
+    Inference: ``probs``, one (steps, A) array per window."""
+
+    logits: Optional[Floats3d] = None
+    targets: Optional[Floats3d] = None
+    active: Optional[Floats2d] = None
+    probs: Optional[List[Floats2d]] = None
+
+
+@registry.architectures("spacy_sru_ner.SlotDecoder.v1")
+def build_slot_decoder(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 128,
+    queries_per_action: int = 2,
+    half_context: int = 150,
+    dropout_positions: float = 0.2,
+    dropout_queries: float = 0.2,
+    dropout_scores: float = 0.0,
+    dropout_mlp: float = 0.1,
+    token_multiplier: float = 1.0,
+    train_token_multiplier: bool = False,
+    project_coeff: float = 1.0,
+    max_train_steps_factor: float = 2.0,
+    max_predict_steps_factor: float = 1.5,
+    nO: Optional[int] = None,
+) -> Model[SlotInput, SlotOutput]:
+    """Build the SRU-NER model: a tok2vec encoder feeding the slot decoder.
+
+    tok2vec: any layer mapping docs to one vector per token (a CNN tok2vec or a
+        transformer listener).
+    hidden_width: decoder width d (token vectors are projected to it).
+    queries_per_action: latent queries per action (q; K = q * n_actions).
+    half_context: relative-position window H around the pointer.
+    dropout_*: dropout on position embeddings, latent queries, attention scores
+        and before the output MLP.
+    token_multiplier / train_token_multiplier: the factor on memory in the
+        attention keys, fixed or trainable.
+    project_coeff: multi-corpus target coefficient (1.0: no gradient for
+        labels the example's corpus does not annotate).
+    max_*_steps_factor: step caps (x gold rows in training, x (words + 2) at
+        inference).
+    nO: number of actions; set by the component from its labels.
+    """
+    hyper = dict(
+        width=hidden_width,
+        queries_per_action=queries_per_action,
+        half_context=half_context,
+        dropout_positions=dropout_positions,
+        dropout_queries=dropout_queries,
+        dropout_scores=dropout_scores,
+        dropout_mlp=dropout_mlp,
+        token_multiplier=token_multiplier,
+        train_token_multiplier=train_token_multiplier,
+        project_coeff=project_coeff,
+        max_train_steps_factor=max_train_steps_factor,
+        max_predict_steps_factor=max_predict_steps_factor,
+    )
+    model: Model[SlotInput, SlotOutput] = Model(
+        "sru_slot_decoder",
+        forward,
+        init=init,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec, "decoder": None},
+        dims={"nO": nO, "nI": None},
+        attrs={"decoder_config": hyper},
+    )
+    return model
+
+
+def ensure_decoder(model: Model) -> None:
+    """Create the PyTorch decoder once the number of actions (nO) is known."""
+    if model.maybe_get_ref("decoder") is not None:
+        return
+    if not model.has_dim("nO"):
+        raise ValueError(
+            "Cannot build the sru_ner decoder: the number of actions is unknown. "
+            "Add labels to the component (initialize with data or labels) first."
+        )
+    tok2vec = model.get_ref("tok2vec")
+    n_inputs = model.get_dim("nI") if model.has_dim("nI") else None
+    if n_inputs is None and tok2vec.has_dim("nO"):
+        n_inputs = tok2vec.get_dim("nO")
+    if n_inputs is None:
+        raise ValueError("Cannot build the sru_ner decoder: the tok2vec output width (nO) is not set.")
+    model.set_dim("nI", n_inputs)
+    module = SlotDecoder(n_inputs=n_inputs, n_actions=model.get_dim("nO"), **model.attrs["decoder_config"])
+    layer = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    model.layers.append(layer)
+    model.set_ref("decoder", layer)
+
+
+def init(model: Model, X: Optional[SlotInput] = None, Y: Any = None) -> None:
+    tok2vec = model.get_ref("tok2vec")
+    if X is not None:
+        tok2vec.initialize(X=X.docs)
+    else:
+        tok2vec.initialize()
+    ensure_decoder(model)
+
+
+def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput, Callable]:
+    tok2vec = model.get_ref("tok2vec")
+    decoder = model.get_ref("decoder")
+    if decoder is None:
+        raise ValueError("The sru_ner model is not initialized: call nlp.initialize() first.")
+    tokvecs, bp_tokvecs = tok2vec(inputs.docs, is_train)
+    xp = model.ops.xp
+    windows = inputs.windows
+    n_words = numpy.array([end - start for _, start, end in windows], dtype="int64")
+    width = tokvecs[0].shape[1] if tokvecs else model.get_dim("nI")
+    n_pos = int(n_words.max(initial=0)) + 2
+    vectors = model.ops.alloc3f(len(windows), n_pos, width)
+    for b, (doc_i, start, end) in enumerate(windows):
+        vectors[b, 1 : 1 + end - start] = tokvecs[doc_i][start:end]
+    kwargs = {"vectors": vectors, "lengths": xp.asarray(n_words)}
+    if is_train and inputs.gold is not None:
+        n_rows = numpy.array([g.shape[0] for g in inputs.gold], dtype="int64")
+        n_actions = model.get_dim("nO")
+        gold = model.ops.alloc3f(len(windows), int(n_rows.max(initial=1)), n_actions)
+        for b, rows in enumerate(inputs.gold):
+            gold[b, : rows.shape[0]] = xp.asarray(rows)
+        kwargs["gold"] = gold
+        kwargs["n_rows"] = xp.asarray(n_rows)
+        if inputs.foreign is not None:
+            kwargs["foreign"] = xp.asarray(inputs.foreign, dtype="float32")
+    out, bp_decoder = decoder(kwargs, is_train)
+
+    def backprop(d_logits: Floats3d) -> List[Doc]:
+        d_vectors = bp_decoder(d_logits)
+        d_tokvecs = [model.ops.alloc2f(*t.shape) for t in tokvecs]
+        for b, (doc_i, start, end) in enumerate(windows):
+            d_tokvecs[doc_i][start:end] += d_vectors[b, 1 : 1 + end - start]
+        bp_tokvecs(d_tokvecs)
+        return inputs.docs
+
+    return out, backprop
+
+
+def _convert_inputs(model: Model, X: dict, is_train: bool):
+    device = model.shims[0].device
+    kwargs = {}
+    for key, value in X.items():
+        kwargs[key] = xp2torch(value, requires_grad=(is_train and key == "vectors"), device=device)
+    if "lengths" in kwargs:
+        kwargs["lengths"] = kwargs["lengths"].long()
+    if "n_rows" in kwargs:
+        kwargs["n_rows"] = kwargs["n_rows"].long()
+
+    def reverse(d_inputs: ArgsKwargs) -> Floats3d:
+        return torch2xp(d_inputs.kwargs["vectors"])
+
+    return ArgsKwargs(args=(), kwargs=kwargs), reverse
+
+
+def _convert_outputs(model: Model, X_Ytorch: Any, is_train: bool):
+    _, Ytorch = X_Ytorch
+    if hasattr(Ytorch, "logits"):
+        out = SlotOutput(
+            logits=torch2xp(Ytorch.logits.detach()),
+            targets=torch2xp(Ytorch.targets),
+            active=torch2xp(Ytorch.active),
+        )
+    else:
+        probs = torch2xp(Ytorch.probs)
+        n_steps = Ytorch.n_steps.cpu().numpy()
+        out = SlotOutput(probs=[probs[b, : int(n)] for b, n in enumerate(n_steps)])
+
+    def reverse(d_logits: Floats3d) -> ArgsKwargs:
+        d_torch = xp2torch(d_logits, device=Ytorch.logits.device)
+        return ArgsKwargs(args=((Ytorch.logits,),), kwargs={"grad_tensors": (d_torch,)})
+
+    return out, reverse

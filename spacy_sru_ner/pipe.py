@@ -1,0 +1,383 @@
+"""The ``sru_ner`` pipeline component: nested entity spans from the slot decoder."""
+import logging
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import filter_spans
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+
+from .actions import ActionVocab, ScoredSpan, probs_to_spans, spans_to_rows
+from .corpora import get_annotated_labels
+from .model import SlotInput, SlotOutput, Window, ensure_decoder
+from .scorer import get_gold_spans, score_spans
+
+logger = logging.getLogger("spacy_sru_ner")
+
+DEFAULT_SPANS_KEY = "sru_ner"
+
+default_model_config = """
+[model]
+@architectures = "spacy_sru_ner.SlotDecoder.v1"
+hidden_width = 128
+queries_per_action = 2
+half_context = 150
+dropout_positions = 0.2
+dropout_queries = 0.2
+dropout_scores = 0.0
+dropout_mlp = 0.1
+token_multiplier = 1.0
+train_token_multiplier = false
+project_coeff = 1.0
+max_train_steps_factor = 2.0
+max_predict_steps_factor = 1.5
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 96
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 96
+depth = 4
+window_size = 1
+maxout_pieces = 3
+"""
+DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
+
+
+@Language.factory(
+    "sru_ner",
+    assigns=["doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "spans_key": DEFAULT_SPANS_KEY,
+        "threshold": 0.5,
+        "write_ents": False,
+        "max_length": 256,
+        "masking": True,
+        "scorer": {"@scorers": "spacy_sru_ner.span_scorer.v1"},
+    },
+    default_score_weights={
+        f"spans_{DEFAULT_SPANS_KEY}_f": 1.0,
+        f"spans_{DEFAULT_SPANS_KEY}_p": 0.0,
+        f"spans_{DEFAULT_SPANS_KEY}_r": 0.0,
+    },
+)
+def make_sru_ner(
+    nlp: Language,
+    name: str,
+    model: Model[SlotInput, SlotOutput],
+    spans_key: str,
+    threshold: float,
+    write_ents: bool,
+    max_length: int,
+    masking: bool,
+    scorer: Optional[Callable],
+) -> "SlotNER":
+    """Create an ``sru_ner`` component.
+
+    spans_key: key of ``doc.spans`` that gets the predicted (nested) spans and
+        from which gold spans are read (falling back to ``doc.ents``).
+    threshold: probability above which a TRANSITION/REDUCE action is taken.
+    write_ents: also set ``doc.ents`` to the longest non-overlapping spans.
+    max_length: longest token window decoded at once; longer sentences or
+        docs are split into windows and the spans merged back.
+    masking: multi-corpus loss masking for labels an example's corpus does not
+        annotate (False gives the naive-merge baseline).
+    """
+    return SlotNER(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        threshold=threshold,
+        write_ents=write_ents,
+        max_length=max_length,
+        masking=masking,
+        scorer=scorer,
+    )
+
+
+class SlotNER(TrainablePipe):
+    """Nested named entity recognition with SRU-NER's slot-based recurrent decoder."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[SlotInput, SlotOutput],
+        name: str = "sru_ner",
+        *,
+        spans_key: str = DEFAULT_SPANS_KEY,
+        threshold: float = 0.5,
+        write_ents: bool = False,
+        max_length: int = 256,
+        masking: bool = True,
+        scorer: Optional[Callable] = score_spans,
+    ) -> None:
+        if max_length < 1:
+            raise ValueError(f"max_length must be a positive number of tokens, got {max_length}.")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            "spans_key": spans_key,
+            "threshold": threshold,
+            "write_ents": write_ents,
+            "max_length": max_length,
+            "masking": masking,
+        }
+
+    # --- labels ----------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    @property
+    def key(self) -> str:
+        return self.cfg["spans_key"]
+
+    @property
+    def actions(self) -> ActionVocab:
+        vocab = getattr(self, "_actions", None)
+        if vocab is None or vocab.labels != self.labels:
+            vocab = ActionVocab(self.labels)
+            self._actions = vocab
+        return vocab
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"Labels of '{self.name}' must be non-empty strings, got {label!r}.")
+        if label in self.labels:
+            return 0
+        if self.model.maybe_get_ref("decoder") is not None:
+            raise ValueError(
+                f"Cannot add label '{label}' to '{self.name}': the model was already built for "
+                f"labels {list(self.labels)}. Add all labels before nlp.initialize()."
+            )
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    # --- initialization --------------------------------------------------
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Set the labels (from ``labels`` or the data) and build the model."""
+        validate_get_examples(get_examples, "SlotNER.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        if self.model.maybe_get_ref("decoder") is None:
+            if labels is None:
+                found = set()
+                for example in get_examples():
+                    found.update(span.label_ for span in get_gold_spans(example.reference, self.key))
+                for label in sorted(found):
+                    self.add_label(label)
+        if not self.labels:
+            raise ValueError(
+                f"'{self.name}' has no labels. Initialize it with training data that has entities in "
+                f"doc.spans['{self.key}'] or doc.ents, or pass labels via "
+                f"[initialize.components.{self.name}.labels] (see `spacy init labels`)."
+            )
+        examples = list(islice(get_examples(), 10))
+        docs = [eg.predicted for eg in examples]
+        self.model.set_dim("nO", self.actions.n_actions)
+        self.model.initialize(X=SlotInput(docs=docs, windows=self._windows(docs)))
+        self._check_labels_seen(get_examples)
+
+    def _check_labels_seen(self, get_examples: Callable[[], Iterable[Example]]) -> None:
+        seen = set()
+        for example in islice(get_examples(), 5000):
+            seen.update(span.label_ for span in get_gold_spans(example.reference, self.key))
+            annotated = get_annotated_labels(example.reference)
+            if annotated:
+                seen.update(annotated)
+        unseen = [label for label in self.labels if label not in seen]
+        if unseen:
+            logger.warning(
+                "sru_ner labels %s do not occur in the initialization data; the component can only "
+                "learn them from data that annotates them.",
+                unseen,
+            )
+
+    # --- windows ---------------------------------------------------------
+    def _windows(self, docs: Sequence[Doc]) -> List[Window]:
+        """Token windows to decode: sentences (when set) split into chunks of
+        at most ``max_length`` tokens; empty docs get none."""
+        max_length = self.cfg["max_length"]
+        windows: List[Window] = []
+        for i, doc in enumerate(docs):
+            if len(doc) == 0:
+                continue
+            if doc.has_annotation("SENT_START"):
+                bounds = [(sent.start, sent.end) for sent in doc.sents]
+            else:
+                bounds = [(0, len(doc))]
+            for start, end in bounds:
+                for chunk_start in range(start, end, max_length):
+                    windows.append((i, chunk_start, min(end, chunk_start + max_length)))
+        return windows
+
+    # --- inference -------------------------------------------------------
+    def predict(self, docs: Iterable[Doc]) -> List[List[ScoredSpan]]:
+        """Decode each doc into scored (start, end, label, score) spans."""
+        docs = list(docs)
+        predictions: List[List[ScoredSpan]] = [[] for _ in docs]
+        windows = self._windows(docs)
+        if not windows:
+            return predictions
+        output = self.model.predict(SlotInput(docs=docs, windows=windows))
+        actions = self.actions
+        threshold = self.cfg["threshold"]
+        for (doc_i, start, end), probs in zip(windows, output.probs):
+            probs = self.model.ops.to_numpy(probs)
+            for s, e, label, score in probs_to_spans(probs, actions, threshold, n_words=end - start):
+                predictions[doc_i].append((s + start, e + start, label, score))
+        return predictions
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: List[List[ScoredSpan]]) -> None:
+        """Write spans to ``doc.spans[spans_key]`` (scores in ``attrs["scores"]``)."""
+        for doc, spans in zip(docs, predictions):
+            group = SpanGroup(doc, name=self.key, spans=[Span(doc, s, e, label=l) for s, e, l, _ in spans])
+            group.attrs["scores"] = numpy.asarray([score for *_, score in spans], dtype="float32")
+            doc.spans[self.key] = group
+            if self.cfg["write_ents"]:
+                doc.ents = filter_spans(list(group))
+
+    # --- training --------------------------------------------------------
+    def _training_input(self, examples: Sequence[Example]) -> SlotInput:
+        docs = [eg.predicted for eg in examples]
+        windows = self._windows(docs)
+        actions = self.actions
+        label_set = set(self.labels)
+        by_doc: Dict[int, List[Tuple[int, int, str]]] = {}
+        foreign_by_doc: Dict[int, numpy.ndarray] = {}
+        no_foreign = numpy.zeros((actions.n_actions,), dtype="float32")
+        for i, example in enumerate(examples):
+            gold = list(get_gold_spans(example.reference, self.key))
+            aligned = example.get_aligned_spans_y2x(gold, allow_overlap=True)
+            spans = []
+            for span in aligned:
+                if span.label_ not in label_set:
+                    raise ValueError(
+                        f"Gold span label '{span.label_}' ('{span.text}') is not a label of "
+                        f"'{self.name}' {list(self.labels)}. Include it in the initialization data or "
+                        f"in [initialize.components.{self.name}.labels]."
+                    )
+                spans.append((span.start, span.end, span.label_))
+            by_doc[i] = spans
+            annotated = get_annotated_labels(example.reference)
+            if self.cfg["masking"] and annotated is not None:
+                missing = [label for label in self.labels if label not in set(annotated)]
+                foreign_by_doc[i] = actions.label_action_mask(missing)
+        gold_rows = []
+        foreign = numpy.zeros((len(windows), actions.n_actions), dtype="float32")
+        for b, (doc_i, start, end) in enumerate(windows):
+            inside = [(s - start, e - start, l) for s, e, l in by_doc[doc_i] if s >= start and e <= end]
+            gold_rows.append(spans_to_rows(end - start, inside, actions))
+            foreign[b] = foreign_by_doc.get(doc_i, no_foreign)
+        return SlotInput(docs=docs, windows=windows, gold=gold_rows, foreign=foreign)
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples (teacher-forced, masked BCE)."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "SlotNER.update")
+        inputs = self._training_input(examples)
+        if not inputs.windows:
+            return losses
+        output, backprop = self.model.begin_update(inputs)
+        loss, d_logits = self.get_loss(examples, output)
+        backprop(d_logits)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], output: SlotOutput) -> Tuple[float, Any]:
+        """Mean binary cross-entropy over actions and active decoder steps.
+
+        Returns the loss and its gradient with respect to the step logits.
+        """
+        ops = self.model.ops
+        xp = ops.xp
+        logits, targets, active = output.logits, output.targets, output.active
+        n_actions = logits.shape[-1]
+        denom = float(max(float(active.sum()), 1.0)) * n_actions
+        probs = 1.0 / (1.0 + xp.exp(-logits))
+        d_logits = (probs - targets) * active[..., None] / denom
+        bce = xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))
+        loss = float((bce * active[..., None]).sum() / denom)
+        return loss, d_logits.astype("float32")
+
+    # --- serialization ---------------------------------------------------
+    def _build_from_cfg(self) -> None:
+        if self.labels and self.model.maybe_get_ref("decoder") is None:
+            self.model.set_dim("nO", self.actions.n_actions)
+            ensure_decoder(self.model)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "SlotNER":
+        self._validate_serialization_attrs()
+
+        def load_model(b: bytes) -> None:
+            self._build_from_cfg()
+            self.model.from_bytes(b)
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "SlotNER":
+        self._validate_serialization_attrs()
+
+        def load_model(p: Path) -> None:
+            self._build_from_cfg()
+            with Path(p).open("rb") as file_:
+                self.model.from_bytes(file_.read())
+
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self
