@@ -1,0 +1,90 @@
+"""Command line interface: ``python -m spacy_sru_ner COMMAND``."""
+from enum import Enum
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="spacy_sru_ner",
+    help="spaCy SRU-NER: corpus conversion and other tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """spaCy SRU-NER command line tools."""
+
+
+class Format(str, Enum):
+    iob = "iob"
+    conll = "conll"
+    genia = "genia"
+    genia_layered = "genia-layered"
+    genia_mlc = "genia-mlc"
+    pubtator = "pubtator"
+
+
+def parse_label_map(text: Optional[str]) -> Dict[str, str]:
+    """Parse ``OLD=NEW,OLD2=NEW2`` into a dict."""
+    label_map: Dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise typer.BadParameter(f"expected OLD=NEW, got {item!r}", param_hint="--label-map")
+        label_map[old.strip()] = new.strip()
+    return label_map
+
+
+def parse_labels(text: Optional[str]) -> List[str]:
+    """Parse ``A,B`` into a list of labels."""
+    return [label.strip() for label in (text or "").split(",") if label.strip()]
+
+
+@app.command("convert")
+def convert_cli(
+    input: str = typer.Argument(
+        ..., help="Input file; for genia-mlc a comma-separated list or a glob like 'dir/*_train.conll'"
+    ),
+    output: Path = typer.Argument(..., help="Output .spacy file", dir_okay=False),
+    fmt: Optional[Format] = typer.Option(
+        None, "--format", "-f", help="Input format (default: guessed from the extension)"
+    ),
+    spans_key: str = typer.Option("sru_ner", "--spans-key", help="doc.spans key for all mentions"),
+    corpus: Optional[str] = typer.Option(None, "--corpus", help="Corpus name stored on each Doc"),
+    label_map: Optional[str] = typer.Option(None, "--label-map", help="Rename labels: OLD=NEW,OLD2=NEW2"),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="Labels the corpus annotates besides those found (final names): A,B"
+    ),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, help="Write only the first N Docs (sentences; PubTator: documents)"
+    ),
+    split_sentences: bool = typer.Option(
+        False, "--split-sentences", help="PubTator: one Doc per sentence instead of per document"
+    ),
+) -> None:
+    """Convert an NER corpus into a .spacy file (DocBin), verify it and print the counts."""
+    from .convert import ConversionError, convert_file, print_stats
+
+    try:
+        stats = convert_file(
+            input,
+            output,
+            fmt.value if fmt is not None else None,
+            spans_key=spans_key,
+            corpus_name=corpus,
+            label_map=parse_label_map(label_map),
+            labels=parse_labels(labels),
+            limit=limit,
+            split_sentences=split_sentences,
+        )
+    except ConversionError as err:
+        # unwrapped, so that "path:line:" stays on one line and can be copied
+        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    print_stats(stats)
