@@ -66,6 +66,7 @@ class SlotDecoder(nn.Module):
         project_coeff: float = 1.0,
         max_train_steps_factor: float = 2.0,
         max_predict_steps_factor: float = 1.5,
+        slot_state: bool = False,
     ):
         super().__init__()
         self.n_actions = n_actions
@@ -74,6 +75,7 @@ class SlotDecoder(nn.Module):
         self.project_coeff = project_coeff
         self.max_train_steps_factor = max_train_steps_factor
         self.max_predict_steps_factor = max_predict_steps_factor
+        self.slot_state = slot_state
         self.input_proj = nn.Linear(n_inputs, width)
         self.input_norm = nn.LayerNorm(width)
         self.cls_vector = nn.Parameter(torch.zeros(width))
@@ -93,7 +95,8 @@ class SlotDecoder(nn.Module):
         self.drop_queries = nn.Dropout(dropout_queries)
         self.drop_scores = nn.Dropout(dropout_scores)
         self.drop_mlp = nn.Dropout(dropout_mlp)
-        self.hidden = nn.Linear(2 * width, 2 * width)
+        n_state = (3 if slot_state else 2) * width
+        self.hidden = nn.Linear(n_state, 2 * width)
         self.output = nn.Linear(2 * width, n_actions)
 
     # --- building blocks -------------------------------------------------
@@ -137,10 +140,15 @@ class SlotDecoder(nn.Module):
         slot = F.one_hot(pointer, memory.shape[1]).to(memory.dtype).unsqueeze(-1)
         return memory + slot * vector.unsqueeze(1)
 
-    def _step_logits(self, embedded: torch.Tensor, pointer: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def _step_logits(
+        self, embedded: torch.Tensor, memory: torch.Tensor, pointer: torch.Tensor, context: torch.Tensor
+    ) -> torch.Tensor:
         index = pointer.view(-1, 1, 1).expand(-1, 1, embedded.shape[-1])
         current = embedded.gather(1, index).squeeze(1)
-        state = self.drop_mlp(torch.cat([current, context], dim=-1))
+        features = [current, context]
+        if self.slot_state:
+            features.append(memory.gather(1, index).squeeze(1) - current)
+        state = self.drop_mlp(torch.cat(features, dim=-1))
         return self.output(torch.tanh(self.hidden(state)))
 
     def _init_state(self, batch: DecoderBatch):
@@ -181,7 +189,7 @@ class SlotDecoder(nn.Module):
             n_steps = int(max(n_steps, round(self.max_train_steps_factor * gold.shape[1])))
         all_logits, all_targets, all_active = [], [], []
         for _ in range(n_steps):
-            logits = self._step_logits(embedded, pointer, context)
+            logits = self._step_logits(embedded, memory, pointer, context)
             row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
             is_shift = row[:, SHIFT] > 0
             is_eoa = row[:, EOA] > 0
@@ -199,9 +207,9 @@ class SlotDecoder(nn.Module):
             all_targets.append(target)
             all_active.append(~done)
             memory = self._write(memory, pointer, logits)
+            context = self._context(memory, pointer, valid)
             advance = (is_shift | is_eoa) & ~delay
             pointer = torch.minimum(pointer + advance.long(), max_pointer)
-            context = self._context(memory, pointer, valid)
             done = done | (is_eoa & ~delay)
             cursor = torch.minimum(cursor + (~delay).long(), last_row)
             delayed = delay
@@ -227,7 +235,7 @@ class SlotDecoder(nn.Module):
         max_steps = max(1, int(self.max_predict_steps_factor * S))
         all_probs = []
         for _ in range(max_steps):
-            logits = self._step_logits(embedded, pointer, context)
+            logits = self._step_logits(embedded, memory, pointer, context)
             probs = torch.sigmoid(logits)
             all_probs.append(probs)
             n_steps = n_steps + (~finished).long()
@@ -235,10 +243,10 @@ class SlotDecoder(nn.Module):
             if bool(finished.all()):
                 break
             memory = self._write(memory, pointer, logits)
+            context = self._context(memory, pointer, valid)
             kind = logits.argmax(dim=1)
             advance = (kind == SHIFT) | (kind == EOA)
             pointer = torch.minimum(pointer + advance.long(), max_pointer)
-            context = self._context(memory, pointer, valid)
         return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
 
     def forward(self, vectors, lengths, gold=None, n_rows=None, foreign=None):

@@ -52,6 +52,7 @@ def build_slot_decoder(
     project_coeff: float = 1.0,
     max_train_steps_factor: float = 2.0,
     max_predict_steps_factor: float = 1.5,
+    slot_state: bool = True,
     nO: Optional[int] = None,
 ) -> Model[SlotInput, SlotOutput]:
     """Build the SRU-NER model: a tok2vec encoder feeding the slot decoder.
@@ -69,6 +70,10 @@ def build_slot_decoder(
         labels the example's corpus does not annotate).
     max_*_steps_factor: step caps (x gold rows in training, x (words + 2) at
         inference).
+    slot_state: add the current memory slot (what was written at the pointer
+        so far) to the decoder state. Not in the paper, whose state is only
+        [word; attention context]; it makes the decoder learn far faster on
+        small data. Set False for the paper's exact state.
     nO: number of actions; set by the component from its labels.
     """
     hyper = dict(
@@ -84,6 +89,7 @@ def build_slot_decoder(
         project_coeff=project_coeff,
         max_train_steps_factor=max_train_steps_factor,
         max_predict_steps_factor=max_predict_steps_factor,
+        slot_state=slot_state,
     )
     model: Model[SlotInput, SlotOutput] = Model(
         "sru_slot_decoder",

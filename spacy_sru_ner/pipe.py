@@ -39,6 +39,7 @@ train_token_multiplier = false
 project_coeff = 1.0
 max_train_steps_factor = 2.0
 max_predict_steps_factor = 1.5
+slot_state = true
 
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"
