@@ -6,6 +6,7 @@ holds a learned start vector, positions ``1..n`` the words, ``n + 1`` a learned
 end vector. All sequences advance one decoder step together; per-sequence
 state (pointer, gold cursor, finished flags) lives in tensors.
 """
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,6 +15,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from .actions import EOA, SHIFT
+
+
+def _single_threaded_after_fork() -> None:
+    # A forked child (e.g. nlp.pipe(n_process=2)) inherits an OpenMP pool it
+    # cannot use and hangs on its first parallel op; one thread per worker
+    # process avoids that and is what data-parallel workers want anyway.
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_threaded_after_fork)
 
 
 @dataclass

@@ -282,17 +282,15 @@ class SlotNER(TrainablePipe):
         no_foreign = numpy.zeros((actions.n_actions,), dtype="float32")
         for i, example in enumerate(examples):
             gold = list(get_gold_spans(example.reference, self.key))
-            aligned = example.get_aligned_spans_y2x(gold, allow_overlap=True)
-            spans = []
-            for span in aligned:
+            for span in gold:
                 if span.label_ not in label_set:
                     raise ValueError(
                         f"Gold span label '{span.label_}' ('{span.text}') is not a label of "
                         f"'{self.name}' {list(self.labels)}. Include it in the initialization data or "
                         f"in [initialize.components.{self.name}.labels]."
                     )
-                spans.append((span.start, span.end, span.label_))
-            by_doc[i] = spans
+            aligned = example.get_aligned_spans_y2x(gold, allow_overlap=True)
+            by_doc[i] = [(span.start, span.end, span.label_) for span in aligned]
             annotated = get_annotated_labels(example.reference)
             if self.cfg["masking"] and annotated is not None:
                 missing = [label for label in self.labels if label not in set(annotated)]
@@ -347,16 +345,22 @@ class SlotNER(TrainablePipe):
         return loss, d_logits.astype("float32")
 
     # --- serialization ---------------------------------------------------
-    def _build_from_cfg(self) -> None:
-        if self.labels and self.model.maybe_get_ref("decoder") is None:
-            self.model.set_dim("nO", self.actions.n_actions)
+    def _build_for_bytes(self, model_bytes: bytes) -> None:
+        """Build the decoder with the dims stored in the serialized model."""
+        if self.model.maybe_get_ref("decoder") is not None:
+            return
+        dims = srsly.msgpack_loads(model_bytes)["nodes"][0]["dims"]
+        for name in ("nO", "nI"):
+            if dims.get(name) is not None and not self.model.has_dim(name):
+                self.model.set_dim(name, dims[name])
+        if self.model.has_dim("nO"):
             ensure_decoder(self.model)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "SlotNER":
         self._validate_serialization_attrs()
 
         def load_model(b: bytes) -> None:
-            self._build_from_cfg()
+            self._build_for_bytes(b)
             self.model.from_bytes(b)
 
         deserialize = {
@@ -371,9 +375,10 @@ class SlotNER(TrainablePipe):
         self._validate_serialization_attrs()
 
         def load_model(p: Path) -> None:
-            self._build_from_cfg()
             with Path(p).open("rb") as file_:
-                self.model.from_bytes(file_.read())
+                model_bytes = file_.read()
+            self._build_for_bytes(model_bytes)
+            self.model.from_bytes(model_bytes)
 
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
