@@ -88,3 +88,50 @@ def convert_cli(
         typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
     print_stats(stats)
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Model to evaluate: a pipeline package name or path"),
+    data: List[Path] = typer.Argument(
+        ..., help="One .spacy file per corpus (corpus name: recorded in the docs, else the file name)"
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON", dir_okay=False),
+    spans_key: str = typer.Option("sru_ner", "--spans-key", help="doc.spans key of the predicted and gold spans"),
+    label_map: Optional[str] = typer.Option(
+        None, "--label-map", help="Rename gold labels: OLD=NEW (all corpora) or CORPUS:OLD=NEW, comma-separated"
+    ),
+    prefix_labels: bool = typer.Option(
+        False, "--prefix-labels", help="Prefix gold labels with the corpus name (model trained with prefix_labels)"
+    ),
+    strip_prefixes: bool = typer.Option(
+        False, "--strip-prefixes", help="Remove corpus prefixes (CORPUS$) from predicted labels ('joined' scores)"
+    ),
+    model_maps: bool = typer.Option(
+        True, "--model-maps/--no-model-maps", help="Apply the label maps of the model's MultiCorpus training config"
+    ),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size"),
+) -> None:
+    """Score a pipeline on several corpora, each only on the labels it annotates.
+
+    Prints micro and per-label P/R/F per corpus and the macro average over corpora.
+    """
+    from .evaluate import evaluate_cli_main
+
+    try:
+        evaluate_cli_main(
+            model,
+            data,
+            output=output,
+            spans_key=spans_key,
+            label_map=label_map,
+            prefix_labels=prefix_labels,
+            strip_prefixes=strip_prefixes,
+            model_maps=model_maps,
+            gpu_id=gpu_id,
+            batch_size=batch_size,
+        )
+    except (ValueError, OSError) as err:
+        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)

@@ -1,15 +1,44 @@
-"""Corpus-level metadata on Docs: which entity labels a doc's corpus annotates.
+"""Corpus-level metadata on Docs and the multi-corpus training reader.
 
-The annotated label set is stored in ``doc.user_data[ANNOTATED_LABELS_KEY]`` as a
-sorted list of label strings, so it survives ``DocBin(store_user_data=True)``.
-A doc without that record counts as annotated for every label of the component.
+Annotated labels: the set of entity labels a doc's corpus annotates is stored
+in ``doc.user_data[ANNOTATED_LABELS_KEY]`` as a sorted list of label strings, so
+it survives ``DocBin(store_user_data=True)``. A doc without that record counts
+as annotated for every label of the component. The corpus name is stored in
+``doc.user_data[CORPUS_KEY]``.
+
+Reader: ``spacy_sru_ner.MultiCorpus.v1`` (:func:`create_multi_corpus_reader`)
+reads one ``.spacy`` file (or folder of them) per corpus, renames labels onto a
+shared scheme (optionally prefixing them with the corpus name, as the
+reference implementation does: ``BC5CDR$Disease``), records each reference
+doc's corpus name and annotated labels, and interleaves the corpora
+("proportional": all examples shuffled together; "uniform": each corpus
+equally likely, sampled with replacement).
 """
-from typing import Iterable, List, Optional
+import logging
+import random
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from spacy.tokens import Doc
+from spacy.tokens import Doc, DocBin, Span, SpanGroup
+from spacy.training import Example
+from spacy.util import registry
+from spacy.vocab import Vocab
+
+logger = logging.getLogger("spacy_sru_ner")
 
 ANNOTATED_LABELS_KEY = "sru_ner.annotated_labels"
 CORPUS_KEY = "sru_ner.corpus"
+# separator between corpus name and label in prefixed labels ("BC5CDR$Disease")
+PREFIX_SEP = "$"
+SAMPLING = ("proportional", "uniform")
+FILE_TYPE = ".spacy"
+READER_NAME = "spacy_sru_ner.MultiCorpus.v1"
+
+LabelMap = Mapping[str, Optional[str]]
+
+
+# ---------------------------------------------------------------------------
+# Doc metadata
 
 
 def set_annotated_labels(doc: Doc, labels: Iterable[str]) -> None:
@@ -29,3 +58,359 @@ def set_corpus_name(doc: Doc, name: str) -> None:
 
 def get_corpus_name(doc: Doc) -> Optional[str]:
     return doc.user_data.get(CORPUS_KEY)
+
+
+# ---------------------------------------------------------------------------
+# Labels
+
+
+def prefix_label(corpus: str, label: str) -> str:
+    """``prefix_label("BC5CDR", "Disease") == "BC5CDR$Disease"``."""
+    return f"{corpus}{PREFIX_SEP}{label}"
+
+
+def strip_prefix(label: str) -> str:
+    """The label without its corpus prefix (unchanged if it has none)."""
+    return label.split(PREFIX_SEP, 1)[1] if PREFIX_SEP in label else label
+
+
+def map_label(label: str, label_map: Optional[LabelMap] = None, prefix: Optional[str] = None) -> Optional[str]:
+    """Rename ``label`` with ``label_map`` (old -> new; a new name of None or
+    "" drops the label), then prefix it with ``prefix`` if given. Returns None
+    for a dropped label."""
+    if label_map and label in label_map:
+        new = label_map[label]
+        if not new:
+            return None
+        label = new
+    return prefix_label(prefix, label) if prefix else label
+
+
+def gold_spans(doc: Doc, spans_key: str) -> Sequence[Span]:
+    """A reference doc's mentions: ``doc.spans[spans_key]``, else ``doc.ents``."""
+    if spans_key in doc.spans:
+        return doc.spans[spans_key]
+    return doc.ents
+
+
+def relabel_doc(
+    doc: Doc,
+    label_map: Optional[LabelMap] = None,
+    prefix: Optional[str] = None,
+    spans_key: str = "sru_ner",
+) -> Doc:
+    """Rename (and drop, and prefix) the labels of ``doc.spans[spans_key]`` and
+    ``doc.ents`` in place, as :func:`map_label` does; returns ``doc``.
+
+    Dropped entities become outside ("O") tokens; tokens with missing entity
+    annotation stay missing.
+    """
+    if not label_map and not prefix:
+        return doc
+    if spans_key in doc.spans:
+        group = doc.spans[spans_key]
+        spans = []
+        for span in group:
+            label = map_label(span.label_, label_map, prefix)
+            if label is not None:
+                spans.append(Span(doc, span.start, span.end, label=label))
+        doc.spans[spans_key] = SpanGroup(doc, name=spans_key, attrs=dict(group.attrs), spans=spans)
+    ents = list(doc.ents)
+    if ents:
+        kept, dropped = [], []
+        for ent in ents:
+            label = map_label(ent.label_, label_map, prefix)
+            if label is None:
+                dropped.append(Span(doc, ent.start, ent.end))
+            else:
+                kept.append(Span(doc, ent.start, ent.end, label=label))
+        doc.set_ents(kept, outside=dropped, default="unmodified")
+    return doc
+
+
+# ---------------------------------------------------------------------------
+# Reading .spacy files
+
+
+def resolve_spacy_files(path: Union[str, Path], name: Optional[str] = None) -> List[Path]:
+    """The ``.spacy`` files of ``path`` (a file, or a folder searched
+    recursively, sorted). Raises ValueError naming the path if there are none."""
+    where = f"corpus '{name}': " if name else ""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(f"*{FILE_TYPE}") if p.is_file())
+        if not files:
+            raise ValueError(f"{where}{path}: folder contains no {FILE_TYPE} files.")
+        return files
+    raise ValueError(
+        f"{where}{path}: file not found. Convert the corpus first "
+        f"(python -m spacy_sru_ner convert INPUT {path}) or fix the path."
+    )
+
+
+def read_spacy_docs(path: Union[str, Path], vocab: Vocab, name: Optional[str] = None) -> List[Doc]:
+    """All non-empty docs of a ``.spacy`` file or folder (user data restored).
+
+    Raises ValueError naming the file if it is missing, unreadable or empty.
+    """
+    where = f"corpus '{name}': " if name else ""
+    docs: List[Doc] = []
+    for file_ in resolve_spacy_files(path, name):
+        try:
+            doc_bin = DocBin(store_user_data=True).from_disk(file_)
+        except Exception as err:  # zlib / msgpack errors of a file that is no DocBin
+            raise ValueError(f"{where}{file_}: not a readable {FILE_TYPE} file (DocBin): {err}") from err
+        docs.extend(doc for doc in doc_bin.get_docs(vocab) if len(doc))
+    if not docs:
+        raise ValueError(f"{where}{path}: contains no documents (empty {FILE_TYPE} file?).")
+    return docs
+
+
+def split_doc(doc: Doc, max_length: int, spans_key: str = "sru_ner") -> List[Doc]:
+    """``[doc]`` if ``max_length`` is 0 or ``len(doc) < max_length``; else its
+    sentences shorter than ``max_length`` as new docs (user data, entities and
+    the spans of ``spans_key`` that lie inside a sentence are kept), as spaCy's
+    ``Corpus`` does. A long doc without sentence boundaries is skipped."""
+    if max_length <= 0 or len(doc) < max_length:
+        return [doc]
+    if not doc.has_annotation("SENT_START"):
+        return []
+    pieces = []
+    group = doc.spans[spans_key] if spans_key in doc.spans else None
+    for sent in doc.sents:
+        if len(sent) == 0 or len(sent) >= max_length:
+            continue
+        piece = sent.as_doc(copy_user_data=True)
+        if group is not None:
+            spans = [
+                Span(piece, s.start - sent.start, s.end - sent.start, label=s.label_)
+                for s in group
+                if s.start >= sent.start and s.end <= sent.end
+            ]
+            piece.spans[spans_key] = SpanGroup(piece, name=spans_key, attrs=dict(group.attrs), spans=spans)
+        pieces.append(piece)
+    return pieces
+
+
+def load_corpus_docs(
+    path: Union[str, Path],
+    vocab: Vocab,
+    name: str,
+    *,
+    label_map: Optional[LabelMap] = None,
+    prefix_labels: bool = False,
+    spans_key: str = "sru_ner",
+    max_length: int = 0,
+    limit: int = 0,
+    keep_recorded_name: bool = False,
+) -> List[Doc]:
+    """Read one corpus and prepare its docs as reference docs.
+
+    Labels are renamed with ``label_map`` and, with ``prefix_labels``,
+    prefixed with the corpus name. Each doc records the corpus name and its
+    annotated labels: the recorded ones (renamed the same way), else the
+    labels found anywhere in the corpus; labels of the doc's own mentions are
+    always included. ``keep_recorded_name``: a corpus name already recorded on
+    a doc wins over ``name`` (used by evaluation, where ``name`` is the file
+    stem); by default ``name`` is written.
+    """
+    docs = read_spacy_docs(path, vocab, name)
+    if limit > 0:
+        docs = docs[:limit]
+    found: Set[str] = set()
+    for doc in docs:
+        found.update(span.label_ for span in gold_spans(doc, spans_key))
+    result: List[Doc] = []
+    for doc in docs:
+        recorded = get_annotated_labels(doc)
+        doc_name = (get_corpus_name(doc) if keep_recorded_name else None) or name
+        prefix = doc_name if prefix_labels else None
+        for piece in split_doc(doc, max_length, spans_key):
+            relabel_doc(piece, label_map, prefix, spans_key)
+            base = recorded if recorded is not None else found
+            annotated = {map_label(label, label_map, prefix) for label in base}
+            annotated.discard(None)
+            annotated.update(span.label_ for span in gold_spans(piece, spans_key))
+            set_annotated_labels(piece, annotated)  # type: ignore[arg-type]
+            set_corpus_name(piece, doc_name)
+            result.append(piece)
+    return result
+
+
+def make_example(nlp, reference: Doc) -> Example:
+    """An Example with a fresh predicted doc for ``reference`` (as spaCy's Corpus)."""
+    if reference.has_unknown_spaces:
+        predicted = Doc(
+            nlp.vocab,
+            words=[token.text for token in reference],
+            spaces=[bool(token.whitespace_) for token in reference],
+        )
+    else:
+        predicted = nlp.make_doc(reference.text)
+    return Example(predicted, reference)
+
+
+# ---------------------------------------------------------------------------
+# The reader
+
+
+class MultiCorpus:
+    """Interleave several ``.spacy`` corpora as training or evaluation Examples.
+
+    Calling the reader with an ``nlp`` object yields the Examples of one epoch;
+    every call is a new epoch (new shuffle / new sample), deterministic given
+    ``seed`` and the number of earlier calls. See
+    :func:`create_multi_corpus_reader` for the arguments.
+    """
+
+    def __init__(
+        self,
+        paths: Mapping[str, Optional[Union[str, Path]]],
+        *,
+        label_maps: Optional[Mapping[str, LabelMap]] = None,
+        prefix_labels: bool = False,
+        sampling: str = "proportional",
+        max_length: int = 0,
+        limit: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+        spans_key: str = "sru_ner",
+    ) -> None:
+        if sampling not in SAMPLING:
+            raise ValueError(f"MultiCorpus: sampling must be one of {list(SAMPLING)}, got {sampling!r}.")
+        if max_length < 0 or limit < 0:
+            raise ValueError(f"MultiCorpus: max_length and limit must be >= 0, got {max_length} and {limit}.")
+        skipped = [name for name, path in paths.items() if path is None or str(path) == ""]
+        if skipped:
+            logger.info("MultiCorpus: no path for corpora %s, skipping them.", skipped)
+        self.paths: Dict[str, Path] = {
+            str(name): Path(path) for name, path in paths.items() if path is not None and str(path) != ""
+        }
+        if not self.paths:
+            raise ValueError(
+                "MultiCorpus: no corpus paths given. Set at least one path, e.g. "
+                "--paths.train_bc5cdr corpus/bc5cdr/train.spacy."
+            )
+        for name, path in self.paths.items():
+            if PREFIX_SEP in name and prefix_labels:
+                raise ValueError(f"MultiCorpus: corpus name {name!r} must not contain {PREFIX_SEP!r}.")
+            resolve_spacy_files(path, name)  # fail early, naming the file
+        label_maps = dict(label_maps or {})
+        unknown = sorted(set(label_maps) - set(paths))
+        if unknown:
+            raise ValueError(
+                f"MultiCorpus: label_maps has entries for unknown corpora {unknown}; "
+                f"the corpora are {sorted(paths)}."
+            )
+        self.label_maps: Dict[str, Dict[str, Optional[str]]] = {
+            name: dict(label_maps.get(name) or {}) for name in self.paths
+        }
+        self.prefix_labels = prefix_labels
+        self.sampling = sampling
+        self.max_length = max_length
+        self.limit = limit
+        self.shuffle = shuffle
+        self.seed = seed
+        self.spans_key = spans_key
+        self.epoch = 0
+        self._cache: Optional[Tuple[Vocab, Dict[str, List[Doc]]]] = None
+
+    def load(self, vocab: Vocab) -> Dict[str, List[Doc]]:
+        """The prepared reference docs of every corpus (corpus order kept).
+
+        Read from disk once per vocab and kept: the reference docs are not
+        changed by training, and spaCy asks for the corpus several times
+        (initialization, every epoch)."""
+        if self._cache is not None and self._cache[0] is vocab:
+            return self._cache[1]
+        docs = {
+            name: load_corpus_docs(
+                path,
+                vocab,
+                name,
+                label_map=self.label_maps[name],
+                prefix_labels=self.prefix_labels,
+                spans_key=self.spans_key,
+                max_length=self.max_length,
+                limit=self.limit,
+            )
+            for name, path in self.paths.items()
+        }
+        self._cache = (vocab, docs)
+        return docs
+
+    def order(self, sizes: Sequence[int], rng: random.Random) -> List[Tuple[int, int]]:
+        """(corpus index, doc index) pairs of one epoch."""
+        if self.sampling == "uniform":
+            non_empty = [c for c, size in enumerate(sizes) if size > 0]
+            if not non_empty:
+                return []
+            n = max(1, round(sum(sizes[c] for c in non_empty) / len(non_empty)))
+            pairs = []
+            for _ in range(n):
+                c = non_empty[rng.randrange(len(non_empty))]
+                pairs.append((c, rng.randrange(sizes[c])))
+            return pairs
+        pairs = [(c, i) for c, size in enumerate(sizes) for i in range(size)]
+        if self.shuffle:
+            rng.shuffle(pairs)
+        return pairs
+
+    def __call__(self, nlp) -> Iterator[Example]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        self.epoch += 1
+        corpora = list(self.load(nlp.vocab).values())
+        for c, i in self.order([len(docs) for docs in corpora], rng):
+            yield make_example(nlp, corpora[c][i])
+
+
+@registry.readers(READER_NAME)
+def create_multi_corpus_reader(
+    paths: Dict[str, Optional[str]],
+    label_maps: Optional[Dict[str, Dict[str, Optional[str]]]] = None,
+    prefix_labels: bool = False,
+    sampling: str = "proportional",
+    max_length: int = 0,
+    limit: int = 0,
+    shuffle: bool = True,
+    seed: int = 0,
+    spans_key: str = "sru_ner",
+) -> Callable[..., Iterable[Example]]:
+    """Read several ``.spacy`` corpora as one stream of Examples.
+
+    paths: corpus name -> ``.spacy`` file or folder. Corpora whose path is null
+        are skipped (so a config can list optional corpora).
+    label_maps: corpus name -> {old label: new label}; a new label of null or
+        "" drops the label. Applied to ``doc.spans[spans_key]``, ``doc.ents``
+        and the recorded annotated labels.
+    prefix_labels: prefix every label with its corpus name
+        (``BC5CDR$Disease``), as the reference implementation does.
+    sampling: "proportional" (every example of every corpus once per epoch,
+        shuffled together if ``shuffle``) or "uniform" (each draw picks a corpus
+        uniformly, then an example of it, with replacement; an epoch is the
+        mean corpus size). With "uniform", set ``[training] max_epochs = -1``
+        so that spaCy calls the reader for a fresh sample every epoch.
+    max_length: docs of at least this many tokens are split into sentences
+        (shorter ones kept), as in ``spacy.Corpus.v1``; 0 = no limit.
+    limit: read only the first ``limit`` docs of each corpus; 0 = all.
+    shuffle: shuffle proportional epochs (use false for dev sets).
+    seed: random seed; each call (epoch) uses its own derived generator.
+    spans_key: the ``doc.spans`` key with the mentions.
+
+    Each reference doc records its corpus name and the labels its corpus
+    annotates (after renaming/prefixing), which ``sru_ner`` uses to mask the
+    loss and the scorer to score each corpus on its own labels only.
+    """
+    return MultiCorpus(
+        paths,
+        label_maps=label_maps,
+        prefix_labels=prefix_labels,
+        sampling=sampling,
+        max_length=max_length,
+        limit=limit,
+        shuffle=shuffle,
+        seed=seed,
+        spans_key=spans_key,
+    )
