@@ -188,7 +188,12 @@ class SlotNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
     ) -> None:
-        """Set the labels (from ``labels`` or the data) and build the model."""
+        """Set the labels and build the model.
+
+        Labels come from ``labels`` (e.g. the output of ``spacy init labels``)
+        or else from the data: every gold span label and every label the
+        examples' corpora record as annotated.
+        """
         validate_get_examples(get_examples, "SlotNER.initialize")
         if labels is not None:
             for label in labels:
@@ -198,6 +203,7 @@ class SlotNER(TrainablePipe):
                 found = set()
                 for example in get_examples():
                     found.update(span.label_ for span in get_gold_spans(example.reference, self.key))
+                    found.update(get_annotated_labels(example.reference) or [])
                 for label in sorted(found):
                     self.add_label(label)
         if not self.labels:

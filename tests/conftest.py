@@ -3,6 +3,8 @@ import random
 import pytest
 import spacy
 import torch
+
+torch.set_num_threads(1)  # tiny tensors: one thread is faster and avoids contention
 from spacy.training import Example
 
 from spacy_sru_ner.demo import load_demo_docs
