@@ -135,3 +135,14 @@ def evaluate_cli(
     except (ValueError, OSError) as err:
         typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
+
+
+@app.command("demo")
+def demo_cli(
+    output: Path = typer.Option(Path("demo_output"), "--output", "-o", help="Folder for the corpus, model and HTML"),
+    max_steps: int = typer.Option(600, "--max-steps", min=1, help="Training steps (600: about 3 minutes on 2 CPU cores)"),
+) -> None:
+    """Train sru_ner on the bundled GENIA sample and print the nested spans it finds."""
+    from .demo.run import run_demo
+
+    run_demo(output, max_steps=max_steps)
