@@ -144,13 +144,17 @@ class SlotDecoder(nn.Module):
         alpha = torch.softmax(scores, dim=-1)
         return torch.einsum("bs,bsd->bd", alpha, memory * self.value_scale)
 
-    def _write(self, memory: torch.Tensor, pointer: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """Add the step's soft action mix to the memory slot at the pointer."""
+    def _slot_vector(self, logits: torch.Tensor) -> torch.Tensor:
+        """The step's soft action mix: softmax weights of the actions at least
+        as likely as SHIFT, times their embeddings. (B, d)"""
         selected = logits >= logits[:, SHIFT : SHIFT + 1]
         weights = torch.softmax(logits, dim=-1) * selected
-        vector = weights @ self.action_embed.weight  # (B, d)
+        return weights @ self.action_embed.weight
+
+    def _write(self, memory: torch.Tensor, pointer: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Add the step's soft action mix to the memory slot at the pointer."""
         slot = F.one_hot(pointer, memory.shape[1]).to(memory.dtype).unsqueeze(-1)
-        return memory + slot * vector.unsqueeze(1)
+        return memory + slot * self._slot_vector(logits).unsqueeze(1)
 
     def _step_logits(
         self, embedded: torch.Tensor, memory: torch.Tensor, pointer: torch.Tensor, context: torch.Tensor
@@ -236,7 +240,54 @@ class SlotDecoder(nn.Module):
     # --- inference -------------------------------------------------------
     @torch.no_grad()
     def forward_predict(self, batch: DecoderBatch) -> PredictOutput:
-        """Greedy decoding; a sequence stops once P(EOA) > 0.5."""
+        """Greedy decoding; a sequence stops once P(EOA) > 0.5.
+
+        Same computation as the training loop's, made cheaper without autograd
+        (eval mode, no dropout): the memory is written in place and the
+        attention scores are kept per (query, position) and updated only at
+        the written slot, since <q, tau*M_j + P_row> = tau*<q, M_j> + <q, P_row>.
+        """
+        if self.training:
+            return self._predict_reference(batch)
+        embedded, memory, context, valid = self._init_state(batch)
+        B, S, _ = embedded.shape
+        device = embedded.device
+        rows_b = torch.arange(B, device=device)
+        queries = self.queries * self.query_scale  # (K, d)
+        position_scores = queries @ self.positions.weight.t()  # (K, n_rows)
+        tau = self.token_multiplier
+        memory_scores = tau * torch.einsum("bsd,kd->bks", memory, queries)  # (B, K, S)
+        max_pointer = batch.lengths + 1
+        pointer = torch.ones(B, dtype=torch.long, device=device)
+        finished = torch.zeros(B, dtype=torch.bool, device=device)
+        n_steps = torch.zeros(B, dtype=torch.long, device=device)
+        max_steps = max(1, int(self.max_predict_steps_factor * S))
+        all_probs = []
+        for _ in range(max_steps):
+            logits = self._step_logits(embedded, memory, pointer, context)
+            probs = torch.sigmoid(logits)
+            all_probs.append(probs)
+            n_steps = n_steps + (~finished).long()
+            finished = finished | (probs[:, EOA] > 0.5)
+            if bool(finished.all()):
+                break
+            vector = self._slot_vector(logits)
+            memory[rows_b, pointer] += vector
+            memory_scores[rows_b, :, pointer] += tau * (vector @ queries.t())
+            rows = self._position_rows(pointer, S, valid)
+            scores = memory_scores + position_scores[:, rows].permute(1, 0, 2)
+            scores = scores.amax(dim=1).masked_fill(~valid, -1e12)
+            alpha = torch.softmax(scores, dim=-1)
+            context = torch.bmm(alpha.unsqueeze(1), memory).squeeze(1) * self.value_scale
+            kind = logits.argmax(dim=1)
+            advance = (kind == SHIFT) | (kind == EOA)
+            pointer = torch.minimum(pointer + advance.long(), max_pointer)
+        return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
+
+    @torch.no_grad()
+    def _predict_reference(self, batch: DecoderBatch) -> PredictOutput:
+        """Greedy decoding with the training loop's building blocks (also used
+        when the module is in training mode, i.e. with dropout)."""
         embedded, memory, context, valid = self._init_state(batch)
         B, S, _ = embedded.shape
         device = embedded.device

@@ -1,0 +1,47 @@
+import torch
+
+from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder
+
+
+def _decoder():
+    torch.manual_seed(0)
+    decoder = SlotDecoder(16, 12, 32, half_context=5)
+    with torch.no_grad():  # make attention and decisions non-trivial
+        decoder.queries.normal_(0, 0.5)
+        decoder.output.bias[1] -= 0.5
+        decoder.token_multiplier.fill_(3.0)
+    return decoder.eval()
+
+
+def test_fast_inference_matches_the_reference_loop():
+    decoder = _decoder()
+    batch = DecoderBatch(vectors=torch.randn(6, 30, 16), lengths=torch.tensor([28, 5, 1, 12, 20, 17]))
+    fast = decoder.forward_predict(batch)
+    reference = decoder._predict_reference(batch)
+    assert torch.equal(fast.n_steps, reference.n_steps)
+    torch.testing.assert_close(fast.probs, reference.probs, rtol=1e-5, atol=1e-5)
+
+
+def test_sequences_decode_independently_of_their_batch():
+    decoder = _decoder()
+    vectors, lengths = torch.randn(4, 22, 16), torch.tensor([20, 3, 9, 14])
+    together = decoder.forward_predict(DecoderBatch(vectors=vectors, lengths=lengths))
+    for b in range(4):
+        n = int(lengths[b])
+        alone = decoder.forward_predict(DecoderBatch(vectors=vectors[b : b + 1, : n + 2], lengths=lengths[b : b + 1]))
+        steps = int(alone.n_steps[0])
+        assert int(together.n_steps[b]) == steps
+        torch.testing.assert_close(together.probs[b, :steps], alone.probs[0, :steps], rtol=1e-5, atol=1e-5)
+
+
+def test_training_pass_records_one_step_per_gold_row_without_foreign_labels():
+    decoder = _decoder().train()
+    gold = torch.zeros(2, 5, 12)
+    gold[0, [0, 1, 2, 3], [1, 1, 1, 0]] = 1  # SHIFT x3, EOA
+    gold[1, [0, 1, 2], [1, 1, 0]] = 1
+    out = decoder.forward_train(
+        DecoderBatch(vectors=torch.randn(2, 5, 16), lengths=torch.tensor([3, 2]), gold=gold, n_rows=torch.tensor([4, 3]))
+    )
+    assert out.logits.shape == (2, 4, 12)
+    assert out.active.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    torch.testing.assert_close(out.targets[0], gold[0, :4])
