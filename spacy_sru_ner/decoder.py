@@ -239,8 +239,31 @@ class SlotDecoder(nn.Module):
 
     # --- inference -------------------------------------------------------
     @torch.no_grad()
-    def forward_predict(self, batch: DecoderBatch) -> PredictOutput:
+    def forward_predict(self, batch: DecoderBatch, chunk_size: int = 64) -> PredictOutput:
         """Greedy decoding; a sequence stops once P(EOA) > 0.5.
+
+        Sequences are decoded in chunks of similar length (sorted by length),
+        so short ones neither wait for nor pad to the longest of the batch.
+        """
+        B = batch.vectors.shape[0]
+        if B <= chunk_size:
+            return self._predict_chunk(batch)
+        order = torch.argsort(batch.lengths)
+        results = []
+        for index in order.split(chunk_size):
+            n_pos = int(batch.lengths[index].max()) + 2
+            sub = DecoderBatch(vectors=batch.vectors[index, :n_pos], lengths=batch.lengths[index])
+            results.append((index, self._predict_chunk(sub)))
+        n_steps = torch.zeros(B, dtype=torch.long, device=batch.vectors.device)
+        T = max(out.probs.shape[1] for _, out in results)
+        probs = batch.vectors.new_zeros((B, T, self.n_actions))
+        for index, out in results:
+            probs[index, : out.probs.shape[1]] = out.probs
+            n_steps[index] = out.n_steps
+        return PredictOutput(probs=probs, n_steps=n_steps)
+
+    def _predict_chunk(self, batch: DecoderBatch) -> PredictOutput:
+        """Greedy decoding of one chunk.
 
         Same computation as the training loop's, made cheaper without autograd
         (eval mode, no dropout): the memory is written in place and the
