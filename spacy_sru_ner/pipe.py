@@ -303,10 +303,20 @@ class SlotNER(TrainablePipe):
                 foreign_by_doc[i] = actions.label_action_mask(missing)
         gold_rows = []
         foreign = numpy.zeros((len(windows), actions.n_actions), dtype="float32")
+        n_inside = 0
         for b, (doc_i, start, end) in enumerate(windows):
             inside = [(s - start, e - start, l) for s, e, l in by_doc[doc_i] if s >= start and e <= end]
+            n_inside += len(inside)
             gold_rows.append(spans_to_rows(end - start, inside, actions))
             foreign[b] = foreign_by_doc.get(doc_i, no_foreign)
+        n_gold = sum(len(spans) for spans in by_doc.values())
+        if n_inside < n_gold:
+            logger.warning(
+                "%d of %d gold spans in this batch cross a decoding window (a sentence boundary or "
+                "max_length=%d tokens) and are left out of the training targets. Raise max_length or "
+                "check the sentence boundaries of the training docs.",
+                n_gold - n_inside, n_gold, self.cfg["max_length"],
+            )
         return SlotInput(docs=docs, windows=windows, gold=gold_rows, foreign=foreign)
 
     def update(

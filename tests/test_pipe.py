@@ -189,3 +189,15 @@ def test_gold_from_doc_ents_when_spans_key_absent():
     assert nlp.get_pipe("sru_ner").labels == ("Chemical", "Disease")
     losses = nlp.update(examples)
     assert losses["sru_ner"] > 0
+
+
+def test_gold_spans_crossing_windows_are_reported(caplog):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, "max_length": 4})
+    ref = nlp.make_doc("the CD28 surface receptor protein binds IL-2")
+    ref.spans["sru_ner"] = [Span(ref, 1, 5, label="protein"), Span(ref, 6, 7, label="protein")]
+    examples = [Example(nlp.make_doc(ref.text), ref)]
+    nlp.initialize(lambda: examples)
+    with caplog.at_level(logging.WARNING, logger="spacy_sru_ner"):
+        nlp.update(examples)
+    assert "1 of 2 gold spans in this batch cross a decoding window" in caplog.text
