@@ -146,3 +146,90 @@ def demo_cli(
     from .demo.run import run_demo
 
     run_demo(output, max_steps=max_steps)
+
+
+class InputFormat(str, Enum):
+    jsonl = "jsonl"
+    pubtator = "pubtator"
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    pubtator = "pubtator"
+
+
+@app.command("annotate")
+def annotate_cli(
+    model: str = typer.Argument(..., help="Pipeline package name or path"),
+    input: Path = typer.Argument(..., help="JSONL ({'id': ..., 'text': ...} per line) or PubTator file", dir_okay=False),
+    output: Path = typer.Argument(..., help="Output file; if it exists, its ids are skipped and new ones appended", dir_okay=False),
+    input_format: InputFormat = typer.Option(InputFormat.jsonl, "--input-format", help="Input format"),
+    output_format: OutputFormat = typer.Option(OutputFormat.jsonl, "--output-format", help="Output format"),
+    n_process: int = typer.Option(1, "--n-process", "-n", help="Worker processes for nlp.pipe (-1: all CPUs)"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size"),
+    spans_key: Optional[str] = typer.Option(
+        None, "--spans-key", help="doc.spans key to write out (default: that of the sru_ner component)"
+    ),
+    text_field: str = typer.Option("text", "--text-field", help="JSONL input: field with the text"),
+    id_field: str = typer.Option("id", "--id-field", help="JSONL input: field with the document id"),
+    include_text: bool = typer.Option(False, "--include-text", help="JSONL output: also write each text"),
+    max_chars: Optional[int] = typer.Option(
+        None, "--max-chars", min=1, help="Longest text in characters (nlp.max_length); longer ones are bad lines"
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr"),
+) -> None:
+    """Annotate a JSONL or PubTator collection; resumable, skips bad lines (reported, exit code 0).
+
+    Output: JSONL {"id", "entities": [{"start", "end", "label", "score", "text"}]} (character offsets), or PubTator.
+    """
+    from .annotate import AnnotateError, annotate, print_summary
+
+    try:
+        stats = annotate(
+            model, input, output,
+            input_format=input_format.value, output_format=output_format.value,
+            n_process=n_process, batch_size=batch_size, spans_key=spans_key,
+            text_field=text_field, id_field=id_field, include_text=include_text, progress=progress,
+            max_chars=max_chars,
+        )
+    except AnnotateError as err:
+        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    print_summary(stats)
+
+
+@app.command("annotate-dask")
+def annotate_dask_cli(
+    model: str = typer.Argument(..., help="Pipeline package name or path (visible to every worker)"),
+    inputs: str = typer.Argument(
+        ..., help="Input partitions: a glob like 'parts/*.jsonl' (quoted), a folder or a comma-separated list"
+    ),
+    output_dir: Path = typer.Argument(..., help="Folder for one output file per input partition", file_okay=False),
+    scheduler: str = typer.Option(
+        "processes", "--scheduler", "-s",
+        help="processes | threads | synchronous | distributed (local cluster) | address of a dask scheduler",
+    ),
+    n_workers: Optional[int] = typer.Option(None, "--n-workers", "-w", min=1, help="Worker processes (threads)"),
+    input_format: InputFormat = typer.Option(InputFormat.jsonl, "--input-format", help="Input format"),
+    output_format: OutputFormat = typer.Option(OutputFormat.jsonl, "--output-format", help="Output format"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size"),
+    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="doc.spans key to write out"),
+    text_field: str = typer.Option("text", "--text-field", help="JSONL input: field with the text"),
+    id_field: str = typer.Option("id", "--id-field", help="JSONL input: field with the document id"),
+    include_text: bool = typer.Option(False, "--include-text", help="JSONL output: also write each text"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show Dask's progress bar"),
+) -> None:
+    """Annotate many partition files with Dask, one model load per worker (needs the [dask] extra)."""
+    from .annotate import AnnotateError
+    from .distributed import run_cli
+
+    try:
+        run_cli(
+            model, inputs, output_dir, scheduler=scheduler, n_workers=n_workers,
+            input_format=input_format.value, output_format=output_format.value, batch_size=batch_size,
+            spans_key=spans_key, text_field=text_field, id_field=id_field, include_text=include_text,
+            progress=progress,
+        )
+    except AnnotateError as err:
+        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
