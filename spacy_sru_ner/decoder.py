@@ -270,16 +270,18 @@ class SlotDecoder(nn.Module):
         attention scores are kept per (query, position) and updated only at
         the written slot, since <q, tau*M_j + P_row> = tau*<q, M_j> + <q, P_row>.
         """
-        if self.training:
-            return self._predict_reference(batch)
+        return self._greedy(batch, incremental=not self.training)
+
+    @torch.no_grad()
+    def _predict_reference(self, batch: DecoderBatch) -> PredictOutput:
+        """Greedy decoding with the training loop's building blocks."""
+        return self._greedy(batch, incremental=False)
+
+    def _greedy(self, batch: DecoderBatch, incremental: bool) -> PredictOutput:
         embedded, memory, context, valid = self._init_state(batch)
         B, S, _ = embedded.shape
         device = embedded.device
-        rows_b = torch.arange(B, device=device)
-        queries = self.queries * self.query_scale  # (K, d)
-        position_scores = queries @ self.positions.weight.t()  # (K, n_rows)
-        tau = self.token_multiplier
-        memory_scores = tau * torch.einsum("bsd,kd->bks", memory, queries)  # (B, K, S)
+        read_write = self._incremental_read_write(memory, valid) if incremental else self._read_write(valid)
         max_pointer = batch.lengths + 1
         pointer = torch.ones(B, dtype=torch.long, device=device)
         finished = torch.zeros(B, dtype=torch.bool, device=device)
@@ -294,6 +296,31 @@ class SlotDecoder(nn.Module):
             finished = finished | (probs[:, EOA] > 0.5)
             if bool(finished.all()):
                 break
+            memory, context = read_write(memory, pointer, logits)
+            kind = logits.argmax(dim=1)
+            advance = (kind == SHIFT) | (kind == EOA)
+            pointer = torch.minimum(pointer + advance.long(), max_pointer)
+        return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
+
+    def _read_write(self, valid: torch.Tensor):
+        """Slot write then attention read, as in training."""
+
+        def step(memory, pointer, logits):
+            memory = self._write(memory, pointer, logits)
+            return memory, self._context(memory, pointer, valid)
+
+        return step
+
+    def _incremental_read_write(self, memory: torch.Tensor, valid: torch.Tensor):
+        """The same write and read, in place and with cached scores (no autograd, no dropout)."""
+        B, S = valid.shape
+        rows_b = torch.arange(B, device=memory.device)
+        queries = self.queries * self.query_scale  # (K, d)
+        position_scores = queries @ self.positions.weight.t()  # (K, n_rows)
+        tau = self.token_multiplier
+        memory_scores = tau * torch.einsum("bsd,kd->bks", memory, queries)  # (B, K, S)
+
+        def step(memory, pointer, logits):
             vector = self._slot_vector(logits)
             memory[rows_b, pointer] += vector
             memory_scores[rows_b, :, pointer] += tau * (vector @ queries.t())
@@ -301,39 +328,9 @@ class SlotDecoder(nn.Module):
             scores = memory_scores + position_scores[:, rows].permute(1, 0, 2)
             scores = scores.amax(dim=1).masked_fill(~valid, -1e12)
             alpha = torch.softmax(scores, dim=-1)
-            context = torch.bmm(alpha.unsqueeze(1), memory).squeeze(1) * self.value_scale
-            kind = logits.argmax(dim=1)
-            advance = (kind == SHIFT) | (kind == EOA)
-            pointer = torch.minimum(pointer + advance.long(), max_pointer)
-        return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
+            return memory, torch.bmm(alpha.unsqueeze(1), memory).squeeze(1) * self.value_scale
 
-    @torch.no_grad()
-    def _predict_reference(self, batch: DecoderBatch) -> PredictOutput:
-        """Greedy decoding with the training loop's building blocks (also used
-        when the module is in training mode, i.e. with dropout)."""
-        embedded, memory, context, valid = self._init_state(batch)
-        B, S, _ = embedded.shape
-        device = embedded.device
-        max_pointer = batch.lengths + 1
-        pointer = torch.ones(B, dtype=torch.long, device=device)
-        finished = torch.zeros(B, dtype=torch.bool, device=device)
-        n_steps = torch.zeros(B, dtype=torch.long, device=device)
-        max_steps = max(1, int(self.max_predict_steps_factor * S))
-        all_probs = []
-        for _ in range(max_steps):
-            logits = self._step_logits(embedded, memory, pointer, context)
-            probs = torch.sigmoid(logits)
-            all_probs.append(probs)
-            n_steps = n_steps + (~finished).long()
-            finished = finished | (probs[:, EOA] > 0.5)
-            if bool(finished.all()):
-                break
-            memory = self._write(memory, pointer, logits)
-            context = self._context(memory, pointer, valid)
-            kind = logits.argmax(dim=1)
-            advance = (kind == SHIFT) | (kind == EOA)
-            pointer = torch.minimum(pointer + advance.long(), max_pointer)
-        return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
+        return step
 
     def forward(self, vectors, lengths, gold=None, n_rows=None, foreign=None):
         batch = DecoderBatch(vectors=vectors, lengths=lengths, gold=gold, n_rows=n_rows, foreign=foreign)
