@@ -101,7 +101,7 @@ class SlotDecoder(nn.Module):
         self.pad_row = 2 * half_context + 3
         self.positions = nn.Embedding(2 * half_context + 4, width, padding_idx=self.pad_row)
         self.token_multiplier = nn.Parameter(
-            torch.tensor(float(token_multiplier)), requires_grad=train_token_multiplier
+            torch.full((1,), float(token_multiplier)), requires_grad=train_token_multiplier
         )
         self.drop_positions = nn.Dropout(dropout_positions)
         self.drop_queries = nn.Dropout(dropout_queries)
