@@ -1,0 +1,129 @@
+"""Evaluate every trained model of the project, per corpus and per label.
+
+    python scripts/evaluate.py training metrics [--only sru_ner|baselines|all] [--gpu-id -1]
+
+Finds the models trained by scripts/train.py (``project_model.json`` in
+TRAINING/{single/*,multi,nested,transformer,baselines/ner/*,baselines/spancat/*}), scores each on its test files with spacy_sru_ner's per-corpus
+evaluation (each corpus only on the labels it annotates; the label maps of a
+multi-corpus model's training config are applied), and writes
+
+* ``METRICS/<model>.json`` (e.g. ``single_bc5cdr.json``, ``multi.json``,
+  ``baselines_ner_bc5cdr.json``): micro and per-label P/R/F per corpus;
+* ``METRICS/summary.json`` and ``METRICS/summary.md``: F1 per model and corpus,
+  over all metrics files present.
+
+Baseline ``ner`` models write ``doc.ents``: their entities are copied to
+``doc.spans["sru_ner"]`` before scoring, so every model is scored the same way.
+"""
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+INFO_FILE = "project_model.json"
+SPANS_KEY = "sru_ner"
+ENTS_TO_SPANS = "project_ents_to_spans"
+# where scripts/train.py puts its models (other folders, e.g. training/smoke, are ignored)
+MODEL_FOLDERS = ("single/*", "multi", "nested", "transformer", "baselines/ner/*", "baselines/spancat/*")
+
+
+def find_models(training_dir: Path, only: str = "all") -> List[Dict[str, Any]]:
+    """The ``project_model.json`` records under ``training_dir`` (sorted by folder)."""
+    models = []
+    info_paths = sorted(p for pattern in MODEL_FOLDERS for p in training_dir.glob(f"{pattern}/{INFO_FILE}"))
+    for info_path in info_paths:
+        info = json.loads(info_path.read_text(encoding="utf8"))
+        is_baseline = str(info.get("kind", "")).startswith("baseline")
+        if only == "baselines" and not is_baseline or only == "sru_ner" and is_baseline:
+            continue
+        info["name"] = "_".join(info_path.parent.relative_to(training_dir).parts)
+        models.append(info)
+    return models
+
+
+def _register_ents_to_spans() -> None:
+    from spacy.language import Language
+    from spacy.tokens import SpanGroup
+
+    if ENTS_TO_SPANS in Language.factories:
+        return
+
+    @Language.component(ENTS_TO_SPANS)
+    def ents_to_spans(doc):
+        doc.spans[SPANS_KEY] = SpanGroup(doc, name=SPANS_KEY, spans=list(doc.ents))
+        return doc
+
+
+def evaluate_model(info: Dict[str, Any], metrics_dir: Path, *, gpu_id: int = -1) -> Optional[Dict[str, Any]]:
+    import spacy
+    import srsly
+    from spacy_sru_ner.evaluate import evaluate_corpora, format_results, model_label_settings
+
+    tests = [t for t in info.get("tests", []) if Path(t).is_file()]
+    if not tests:
+        print(f"⚠ skipping {info['name']}: no test file (looked for {info.get('tests')})")
+        return None
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(info["model"])
+    if SPANS_KEY not in {getattr(pipe, "key", None) for _, pipe in nlp.pipeline} and "ner" in nlp.pipe_names:
+        _register_ents_to_spans()
+        nlp.add_pipe(ENTS_TO_SPANS, last=True)
+    maps, prefix, _ = model_label_settings(nlp)
+    results = evaluate_corpora(
+        nlp, tests, spans_key=SPANS_KEY, corpus_label_maps=maps, prefix_labels=prefix
+    )
+    results = {"model": info["model"], "kind": info.get("kind"), "trained_on": info.get("corpus"),
+               "max_steps": info.get("max_steps"), **results}
+    print(f"\n===== {info['name']} ({info['model']})")
+    print(format_results(results))
+    for warning in results["warnings"]:
+        print(f"⚠ {warning}")
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    out = metrics_dir / f"{info['name']}.json"
+    srsly.write_json(out, results)
+    print(f"✔ Saved {out}")
+    return results
+
+
+def write_summary(metrics_dir: Path) -> Dict[str, Any]:
+    """F1 (%) per model and corpus over every ``METRICS/*.json`` with results."""
+    rows: Dict[str, Dict[str, float]] = {}
+    for path in sorted(metrics_dir.glob("*.json")):
+        if path.name == "summary.json":
+            continue
+        data = json.loads(path.read_text(encoding="utf8"))
+        if "corpora" not in data:
+            continue
+        rows[path.stem] = {name: round(100 * c["f"], 2) for name, c in data["corpora"].items()}
+        rows[path.stem]["(macro)"] = round(100 * data["macro"]["f"], 2)
+    corpora = sorted({c for r in rows.values() for c in r if c != "(macro)"}) + ["(macro)"]
+    lines = ["| model | " + " | ".join(corpora) + " |", "|---" * (len(corpora) + 1) + "|"]
+    for model, scores in rows.items():
+        lines.append(f"| {model} | " + " | ".join(f"{scores[c]:.2f}" if c in scores else "" for c in corpora) + " |")
+    table = "\n".join(lines) + "\n"
+    (metrics_dir / "summary.md").write_text("F1 (%) on the test sets\n\n" + table, encoding="utf8")
+    summary = {"f1": rows}
+    (metrics_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf8")
+    print("\nF1 (%) on the test sets\n" + table)
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("training_dir", type=Path)
+    parser.add_argument("metrics_dir", type=Path)
+    parser.add_argument("--only", choices=("all", "sru_ner", "baselines"), default="all")
+    parser.add_argument("--gpu-id", type=int, default=-1)
+    args = parser.parse_args(argv)
+    models = find_models(args.training_dir, args.only) if args.training_dir.is_dir() else []
+    if not models:
+        print(f"⚠ no trained model found under {args.training_dir} ({args.only}): nothing evaluated")
+    done = [m for m in models if evaluate_model(m, args.metrics_dir, gpu_id=args.gpu_id) is not None]
+    print(f"✔ evaluated {len(done)} model(s) into {args.metrics_dir}")
+    if args.metrics_dir.is_dir():
+        write_summary(args.metrics_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Package a trained pipeline as an installable wheel (``spacy package``).
+
+    python scripts/package.py MODEL OUTPUT_DIR --name sru_ner_biomed --version 0.1.0
+
+MODEL is a pipeline folder, or a training output folder (its model-best, else
+model-last is used). Writes OUTPUT_DIR/en_<name>-<version>/ and the wheel in its
+dist/ folder, and prints the wheel path (also written to OUTPUT_DIR/<name>.wheel.txt).
+
+Requirements: ``spacy package`` puts into the package's requirements every
+third-party distribution that provides a registered function used in the
+pipeline's [nlp]/[components] config; it finds them through the registries'
+entry points (``spacy_factories``: ``sru_ner = spacy_sru_ner.pipe:...``) and
+``importlib.metadata.packages_distributions()``, so ``spacy-sru-ner>=0.1.0,<0.2.0``
+(and ``spacy-transformers`` for a transformer pipeline) is found automatically.
+This script checks that it was, adds it to the meta if not, and checks the
+wheel's ``Requires-Dist``.
+
+The wheel is built by ``spacy package --build wheel`` when the ``build`` or
+``wheel`` package is installed (``python -m build`` needs network access for its
+isolated build environment; without it spaCy falls back to ``setup.py bdist_wheel``).
+Otherwise the package folder is built with ``pip wheel --no-deps
+--no-build-isolation`` (offline, setuptools only).
+"""
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import List, Optional
+
+OWN_DIST = "spacy-sru-ner"
+
+
+def resolve_model(path: Path) -> Path:
+    if (path / "config.cfg").is_file():
+        return path
+    for name in ("model-best", "model-last"):
+        if (path / name / "config.cfg").is_file():
+            return path / name
+    raise SystemExit(f"✘ no pipeline found at {path} (nor in its model-best/model-last): train it first")
+
+
+def requirement_names(requirements: List[str]) -> List[str]:
+    return [re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].strip().lower().replace("_", "-") for r in requirements]
+
+
+def wheel_requirements(wheel: Path) -> List[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        text = zf.read(meta).decode("utf8")
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def package_model(model: Path, output_dir: Path, name: str, version: str) -> Path:
+    import spacy_sru_ner
+    import srsly
+    from spacy import util
+    from spacy.cli.package import get_meta, has_build, has_wheel, package
+
+    model = resolve_model(model)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    meta = srsly.read_json(model / "meta.json")
+    meta_path: Optional[Path] = None
+    detected = get_meta(model, dict(meta))["requirements"]
+    if OWN_DIST in requirement_names(detected):
+        print(f"ℹ spacy package detects the requirements: {', '.join(detected)}")
+    else:
+        own = f"{OWN_DIST}{util.get_minor_version_range(spacy_sru_ner.__version__)}"
+        print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
+        meta["requirements"] = list(meta.get("requirements", [])) + [own]
+        meta_path = output_dir / f"{name}.meta.json"
+        srsly.write_json(meta_path, meta)
+    lang = meta.get("lang", "en")
+    package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
+    main_path = output_dir / f"{package_name}-{version}"
+    if main_path.exists():
+        shutil.rmtree(main_path)  # also old dist/ files, which spacy package --force keeps
+    use_spacy_build = has_wheel() or has_build()
+    package(
+        model, output_dir, meta_path=meta_path, name=name, version=version,
+        create_meta=False, create_sdist=False, create_wheel=use_spacy_build, force=True, silent=False,
+        require_parent=True,  # as the spacy package CLI: spacy itself is a requirement
+    )
+    dist = main_path / "dist"
+    if not use_spacy_build:
+        print("ℹ neither 'build' nor 'wheel' is installed: building the wheel with pip (offline)")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+             "--wheel-dir", str(dist), str(main_path)],
+            check=True,
+        )
+    wheels = sorted(dist.glob("*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"✘ expected one wheel in {dist}, found {[w.name for w in wheels]}")
+    wheel = wheels[0]
+    requires = wheel_requirements(wheel)
+    if OWN_DIST not in requirement_names(requires):
+        raise SystemExit(f"✘ {wheel.name} does not require {OWN_DIST}: Requires-Dist {requires}")
+    print(f"✔ {wheel} (Requires-Dist: {', '.join(requires)})")
+    (output_dir / f"{name}.wheel.txt").write_text(str(wheel.resolve()) + "\n", encoding="utf8")
+    return wheel
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, help="pipeline folder or training output folder")
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--name", default="sru_ner_biomed", help="package name (spaCy prefixes the language)")
+    parser.add_argument("--version", default="0.1.0")
+    args = parser.parse_args(argv)
+    package_model(args.model, args.output_dir, args.name, args.version)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""A packaged pipeline installs into a fresh environment and pulls spacy-sru-ner
+from a local wheel: ``spacy package`` (via scripts/package.py) on a tiny trained
+pipeline, ``pip wheel`` of this repository, a new venv, ``pip install --no-index
+--find-links``, then ``spacy.load(<package name>)`` in that venv.
+
+The venv and the editable install: spacy-sru-ner is installed in editable mode in
+the system site-packages. A venv created with ``--system-site-packages`` would see
+that distribution, so pip would report the model's ``spacy-sru-ner`` requirement
+as "already satisfied" (and never take it from --find-links), and imports could
+reach the editable checkout through its ``.pth`` finder. So the venv is created
+*without* system site-packages and gets a view of them instead: a folder of
+symlinks to every entry of the system site-packages except the spacy-sru-ner
+ones (its dist-info, its ``__editable__*`` .pth/finder), added by a ``.pth`` file
+with ``site.addsitedir`` (so spacy, torch, ... come from the system, offline, and
+their own .pth files still run). pip runs with no config file
+(``PIP_CONFIG_FILE=/dev/null``) so only the given --find-links folder is used.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import nested_docs, train_nlp
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_NAME = "sru_ner_pkgtest"
+OWN = "spacy_sru_ner"
+
+
+def _run(cmd, **kwargs) -> str:
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-5000:]}"
+    return proc.stdout
+
+
+def _clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
+    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "OMP_NUM_THREADS": "1",
+                "PYTHONNOUSERSITE": "1"})
+    env.update(extra)
+    return env
+
+
+def _copy_source(dest: Path) -> Path:
+    """The files ``pip wheel`` needs from the repository (no build/ litter in the repo)."""
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "setup.cfg", "setup.py", "README.md", "MANIFEST.in", "LICENSE"):
+        if (ROOT / name).is_file():
+            shutil.copy(ROOT / name, dest / name)
+    shutil.copytree(ROOT / OWN, dest / OWN, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
+def _system_view(dest: Path) -> Path:
+    """Symlinks to the system site-packages entries, minus spacy-sru-ner's."""
+    system = Path(sysconfig.get_paths()["purelib"])
+    dest.mkdir(parents=True)
+    for entry in system.iterdir():
+        if OWN in entry.name.replace("-", "_").lower():
+            continue
+        (dest / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    return dest
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    """A small sru_ner pipeline that has learnt a few nested sentences, saved to disk."""
+    nlp, examples, _ = train_nlp(nested_docs(6), n_iter=200, target_f=0.9)
+    path = tmp_path_factory.mktemp("pipeline") / "model"
+    nlp.to_disk(path)
+    text = examples[0].reference.text
+    doc = nlp(text)
+    expected = [(s.start, s.end, s.label_) for s in doc.spans["sru_ner"]]
+    assert expected, "the tiny pipeline predicts nothing on its training sentence"
+    return path, text, expected
+
+
+def test_package_installs_with_own_wheel(tiny_pipeline, tmp_path):
+    model, text, expected = tiny_pipeline
+    # 1. spacy package (wheel) of the pipeline
+    out = _run([sys.executable, str(ROOT / "scripts" / "package.py"), str(model), str(tmp_path / "packages"),
+                "--name", PACKAGE_NAME, "--version", "0.0.1"], cwd=tmp_path, env=_clean_env())
+    assert "spacy-sru-ner" in out
+    model_wheel = Path((tmp_path / "packages" / f"{PACKAGE_NAME}.wheel.txt").read_text().strip())
+    with zipfile.ZipFile(model_wheel) as zf:
+        meta = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode()
+    requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+    assert any("spacy-sru-ner" in r for r in requires), requires
+    # 2. our own wheel, into the find-links folder
+    links = tmp_path / "wheels"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+          "--wheel-dir", str(links), str(_copy_source(tmp_path / "src"))], cwd=tmp_path, env=_clean_env())
+    own_wheels = list(links.glob("spacy_sru_ner-*.whl"))
+    assert len(own_wheels) == 1
+    # 3. a fresh venv that sees the system packages except spacy-sru-ner
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    venv_site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip())
+    view = _system_view(tmp_path / "system-site")
+    (venv_site / "_system_site_view.pth").write_text(f"import site; site.addsitedir({str(view)!r})\n")
+    probe = "import importlib.util, importlib.metadata as m\n" \
+            "print(importlib.util.find_spec('spacy_sru_ner'), [d.metadata['Name'] for d in m.distributions() " \
+            "if d.metadata['Name'].lower().replace('_', '-') == 'spacy-sru-ner'])"
+    assert _run([str(python), "-c", probe], cwd=tmp_path, env=_clean_env()).strip() == "None []"
+    # 4. install the model wheel: spacy-sru-ner must come from the find-links folder
+    out = _run([str(python), "-m", "pip", "install", "--no-index", "--find-links", str(links), str(model_wheel)],
+               cwd=tmp_path, env=_clean_env())
+    assert own_wheels[0].name in out, out
+    assert "Successfully installed" in out and "spacy-sru-ner-0" in out.replace("_", "-"), out
+    # 5. load the installed package in the venv and predict
+    code = (
+        "import json, spacy, spacy_sru_ner\n"
+        f"nlp = spacy.load('en_{PACKAGE_NAME}')\n"
+        f"doc = nlp({text!r})\n"
+        "print(json.dumps({'file': spacy_sru_ner.__file__, 'pipe': nlp.pipe_names, "
+        "'spans': [[s.start, s.end, s.label_] for s in doc.spans['sru_ner']]}))\n"
+    )
+    result = json.loads(_run([str(python), "-c", code], cwd=tmp_path, env=_clean_env()).strip().splitlines()[-1])
+    assert Path(result["file"]).resolve().is_relative_to(venv.resolve()), result["file"]
+    assert result["pipe"] == ["sru_ner"]
+    assert [tuple(s) for s in result["spans"]] == expected

