@@ -16,9 +16,11 @@ equally likely, sampled with replacement).
 """
 import logging
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
+import srsly.msgpack
 from spacy.tokens import Doc, DocBin, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import registry
@@ -150,6 +152,24 @@ def resolve_spacy_files(path: Union[str, Path], name: Optional[str] = None) -> L
     )
 
 
+@contextmanager
+def cached_msgpack_decoders() -> Iterator[None]:
+    """Look srsly's msgpack decoders up once instead of once per call.
+
+    ``DocBin.get_docs`` unpacks two msgpack blobs per doc, and each unpack
+    asks catalogue for the registered decoders, which scans the installed
+    packages' entry points: with a few hundred packages installed that is
+    about 90% of the time to read a corpus (BC2GM train: 24 s -> 2 s).
+    """
+    registry_ = srsly.msgpack.msgpack_decoders
+    decoders = registry_.get_all()
+    registry_.get_all = lambda: decoders  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del registry_.get_all
+
+
 def read_spacy_docs(path: Union[str, Path], vocab: Vocab, name: Optional[str] = None) -> List[Doc]:
     """All non-empty docs of a ``.spacy`` file or folder (user data restored).
 
@@ -162,7 +182,8 @@ def read_spacy_docs(path: Union[str, Path], vocab: Vocab, name: Optional[str] = 
             doc_bin = DocBin(store_user_data=True).from_disk(file_)
         except Exception as err:  # zlib / msgpack errors of a file that is no DocBin
             raise ValueError(f"{where}{file_}: not a readable {FILE_TYPE} file (DocBin): {err}") from err
-        docs.extend(doc for doc in doc_bin.get_docs(vocab) if len(doc))
+        with cached_msgpack_decoders():
+            docs.extend(doc for doc in doc_bin.get_docs(vocab) if len(doc))
     if not docs:
         raise ValueError(f"{where}{path}: contains no documents (empty {FILE_TYPE} file?).")
     return docs

@@ -19,6 +19,7 @@ from spacy_sru_ner.corpora import (
     relabel_doc,
     set_annotated_labels,
     split_doc,
+    read_spacy_docs,
     strip_prefix,
 )
 
@@ -273,3 +274,25 @@ def test_multi_corpus_cpu_config(tmp_path):
     }
     assert all(labels <= scheme for labels in found.values())
     assert len(list(corpora["train"](nlp))) == 1  # uniform: mean corpus size
+
+
+def test_cached_msgpack_decoders_same_docs_and_restored(corpora):
+    """Reading with the decoder lookup cached gives the same docs, and srsly's
+    registry is left as it was, also when reading fails."""
+    import srsly.msgpack
+
+    from spacy_sru_ner.corpora import cached_msgpack_decoders
+
+    path = corpora["chem"]
+    vocab = spacy.blank("en").vocab
+    plain = list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+    cached = read_spacy_docs(path, vocab)
+    assert [d.to_json() for d in cached] == [d.to_json() for d in plain if len(d)]
+    assert [d.user_data for d in cached] == [d.user_data for d in plain if len(d)]
+    registry_ = srsly.msgpack.msgpack_decoders
+    assert "get_all" not in vars(registry_)
+    with pytest.raises(RuntimeError):
+        with cached_msgpack_decoders():
+            assert "get_all" in vars(registry_)
+            raise RuntimeError("boom")
+    assert "get_all" not in vars(registry_)

@@ -18,7 +18,7 @@ from spacy.vocab import Vocab
 from wasabi import Printer
 
 from ..corpora import get_annotated_labels, get_corpus_name, set_annotated_labels
-from ..corpora import set_corpus_name
+from ..corpora import cached_msgpack_decoders, set_corpus_name
 
 DEFAULT_SPANS_KEY = "sru_ner"
 # doc.user_data key holding the id of the source document a sentence comes from
@@ -357,7 +357,8 @@ def write_corpus(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     doc_bin.to_disk(output)
-    written_docs = list(DocBin().from_disk(output).get_docs(Vocab()))
+    with cached_msgpack_decoders():
+        written_docs = list(DocBin().from_disk(output).get_docs(Vocab()))
     written = count_docs(written_docs, spans_key)
     try:
         _verify(output, read, written, written_docs, all_labels, spans_key, corpus_name)
