@@ -3,7 +3,7 @@
     python scripts/evaluate.py training metrics [--only sru_ner|baselines|all] [--gpu-id -1]
 
 Finds the models trained by scripts/train.py (``project_model.json`` in
-TRAINING/{single/*,multi,nested,transformer,baselines/ner/*,baselines/spancat/*}), scores each on its test files with spacy_sru_ner's per-corpus
+TRAINING/{single/*,multi,multi_transformer,nested,transformer,baselines/ner/*,baselines/spancat/*}), scores each on its test files with spacy_sru_ner's per-corpus
 evaluation (each corpus only on the labels it annotates; the label maps of a
 multi-corpus model's training config are applied), and writes
 
@@ -24,7 +24,7 @@ INFO_FILE = "project_model.json"
 SPANS_KEY = "sru_ner"
 ENTS_TO_SPANS = "project_ents_to_spans"
 # where scripts/train.py puts its models (other folders, e.g. training/smoke, are ignored)
-MODEL_FOLDERS = ("single/*", "multi", "nested", "transformer", "baselines/ner/*", "baselines/spancat/*")
+MODEL_FOLDERS = ("single/*", "multi", "multi_transformer", "nested", "transformer", "baselines/ner/*", "baselines/spancat/*")
 
 
 def find_models(training_dir: Path, only: str = "all") -> List[Dict[str, Any]]:

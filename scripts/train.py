@@ -2,6 +2,7 @@
 
     python scripts/train.py single      [common options] [--corpora all]
     python scripts/train.py multi       [common options]
+    python scripts/train.py multi-transformer [common options] --encoder NAME_OR_DIR
     python scripts/train.py nested      [common options]
     python scripts/train.py transformer [common options] --encoder NAME_OR_DIR [--corpus bc5cdr]
     python scripts/train.py baselines   [common options] [--corpora all]
@@ -11,6 +12,8 @@ common options: --corpus-dir corpus --output-dir training --max-steps N --gpu-id
 * single: configs/single_cpu.cfg on every converted flat corpus -> OUT/single/<corpus>
 * multi: configs/multi_corpus_cpu.cfg over the six biomedical corpora (absent ones
   are left out) -> OUT/multi
+* multi-transformer: configs/multi_corpus_transformer.cfg (the same corpora on a
+  transformer) -> OUT/multi_transformer (skipped when --encoder is empty)
 * nested: configs/genia_nested_cpu.cfg on GENIA (F&M/Ju split) -> OUT/nested
 * transformer: configs/transformer.cfg on one corpus -> OUT/transformer
   (skipped with a message when --encoder is empty)
@@ -141,8 +144,11 @@ def train_single(args: argparse.Namespace) -> List[Path]:
     return models
 
 
-def train_multi(args: argparse.Namespace) -> List[Path]:
-    overrides: Dict[str, Any] = {}
+def train_multi(args: argparse.Namespace, transformer: bool = False) -> List[Path]:
+    if transformer and not args.encoder:
+        print("⚠ skipping the multi-corpus transformer model: no encoder given (--encoder)")
+        return []
+    overrides: Dict[str, Any] = {"paths.encoder": args.encoder} if transformer else {}
     present = []
     for name in MULTI_CORPORA:
         train, dev = converted(args.corpus_dir, name, "train"), converted(args.corpus_dir, name, "dev")
@@ -159,10 +165,18 @@ def train_multi(args: argparse.Namespace) -> List[Path]:
         print("⚠ multi: no dev file for any corpus: nothing trained")
         return []
     if args.smoke:
-        overrides.update(smoke_overrides("sru_ner", "sru_ner"))
-    info = {"kind": "multi", "corpus": present, "tests": _tests(args.corpus_dir, present)}
-    return [run_train(CONFIGS / "multi_corpus_cpu.cfg", args.output_dir / "multi", overrides,
+        overrides.update(smoke_overrides("sru_ner", "transformer" if transformer else "sru_ner"))
+    kind = "multi-transformer" if transformer else "multi"
+    info = {"kind": kind, "corpus": present, "tests": _tests(args.corpus_dir, present)}
+    if transformer:
+        info["encoder"] = args.encoder
+    config = "multi_corpus_transformer.cfg" if transformer else "multi_corpus_cpu.cfg"
+    return [run_train(CONFIGS / config, args.output_dir / kind.replace("-", "_"), overrides,
                       max_steps=args.max_steps, gpu_id=args.gpu_id, info=info)]
+
+
+def train_multi_transformer(args: argparse.Namespace) -> List[Path]:
+    return train_multi(args, transformer=True)
 
 
 def train_nested(args: argparse.Namespace) -> List[Path]:
@@ -215,6 +229,7 @@ def train_baselines(args: argparse.Namespace) -> List[Path]:
 COMMANDS = {
     "single": train_single,
     "multi": train_multi,
+    "multi-transformer": train_multi_transformer,
     "nested": train_nested,
     "transformer": train_transformer,
     "baselines": train_baselines,

@@ -232,6 +232,7 @@ def test_smoke_overrides_cover_every_config():
         ("baseline_ner_cpu.cfg", "ner", "ner"),
         ("baseline_spancat_cpu.cfg", "spancat", "spancat"),
         ("transformer.cfg", "sru_ner", "transformer"),
+        ("multi_corpus_transformer.cfg", "sru_ner", "transformer"),
     ]:
         cfg = load_config(ROOT / "configs" / config)
         for key in train.smoke_overrides(component, kind):
@@ -311,7 +312,7 @@ def test_smoke_workflow(fixture_data, tmp_path):
     smoke = project / "training" / "smoke"
     metrics = smoke / "metrics"
     expected = ["single_bc5cdr", "single_jnlpba", "single_linnaeus", "single_ncbi_disease", "multi", "nested",
-                "baselines_ner_bc5cdr", "baselines_spancat_genia_fm"] + (["transformer"] if encoder else [])
+                "baselines_ner_bc5cdr", "baselines_spancat_genia_fm"] + (["transformer", "multi_transformer"] if encoder else [])
     for name in expected:
         data = json.loads((metrics / f"{name}.json").read_text(encoding="utf8"))
         assert data["corpora"], name
