@@ -162,12 +162,15 @@ def cached_msgpack_decoders() -> Iterator[None]:
     about 90% of the time to read a corpus (BC2GM train: 24 s -> 2 s).
     """
     registry_ = srsly.msgpack.msgpack_decoders
-    decoders = registry_.get_all()
-    registry_.get_all = lambda: decoders  # type: ignore[method-assign]
+    install = "get_all" not in vars(registry_)  # re-entrant: the outermost use installs and removes
+    if install:
+        decoders = registry_.get_all()
+        registry_.get_all = lambda: decoders  # type: ignore[method-assign]
     try:
         yield
     finally:
-        del registry_.get_all
+        if install:
+            vars(registry_).pop("get_all", None)
 
 
 def read_spacy_docs(path: Union[str, Path], vocab: Vocab, name: Optional[str] = None) -> List[Doc]:

@@ -294,5 +294,8 @@ def test_cached_msgpack_decoders_same_docs_and_restored(corpora):
     with pytest.raises(RuntimeError):
         with cached_msgpack_decoders():
             assert "get_all" in vars(registry_)
+            with cached_msgpack_decoders():  # nested use keeps the outer one's cache
+                pass
+            assert "get_all" in vars(registry_)
             raise RuntimeError("boom")
     assert "get_all" not in vars(registry_)
