@@ -326,4 +326,3 @@ def test_smoke_workflow(fixture_data, tmp_path):
     assert "sru_ner words/s" in (metrics / "benchmark.md").read_text(encoding="utf8")
     wheel = Path((smoke / "packages" / "sru_ner_biomed.wheel.txt").read_text(encoding="utf8").strip())
     assert wheel.is_file() and wheel.name.startswith("en_sru_ner_biomed-0.1.0-") and wheel.suffix == ".whl"
-    assert elapsed < 240, f"smoke workflow took {elapsed:.0f}s"
