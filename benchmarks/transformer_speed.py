@@ -25,7 +25,7 @@ from spacy.training import Example
 from spacy.util import filter_spans
 from thinc.api import Adam
 
-from spacy_sru_ner.corpora import cached_msgpack_decoders
+from spacy_sru_ner.corpora import cached_msgpack_decoders, gold_spans
 
 
 def sync() -> None:
@@ -84,8 +84,7 @@ def ner_pipeline(encoder: str, docs, steps: int):
     examples = []
     for doc in docs:
         ref = doc.copy()
-        spans = list(doc.spans["sru_ner"]) if "sru_ner" in doc.spans else list(doc.ents)
-        ref.ents = filter_spans(spans)
+        ref.ents = filter_spans(list(gold_spans(doc, "sru_ner")))
         examples.append(Example(nlp.make_doc(doc.text), ref))
     optimizer = nlp.initialize(lambda: examples[:200])
     for step in range(steps):
@@ -136,8 +135,7 @@ def main() -> None:
         labels = set(sru.get_pipe("sru_ner").labels)
         out = []
         for doc in docs:
-            spans = list(doc.spans["sru_ner"]) if "sru_ner" in doc.spans else list(doc.ents)
-            if all(span.label_ in labels for span in spans):
+            if all(span.label_ in labels for span in gold_spans(doc, "sru_ner")):
                 out.append(Example(sru.make_doc(doc.text), doc))
         return out
 
