@@ -263,25 +263,20 @@ class SlotDecoder(nn.Module):
         return PredictOutput(probs=probs, n_steps=n_steps)
 
     def _predict_chunk(self, batch: DecoderBatch) -> PredictOutput:
-        """Greedy decoding of one chunk.
-
-        Same computation as the training loop's, made cheaper without autograd
-        (eval mode, no dropout): the memory is written in place and the
-        attention scores are kept per (query, position) and updated only at
-        the written slot, since <q, tau*M_j + P_row> = tau*<q, M_j> + <q, P_row>.
-        """
-        return self._greedy(batch, incremental=not self.training)
+        """Greedy decoding of one chunk: the fast loop in eval mode, else the reference one."""
+        if self.training:
+            return self._greedy(batch)
+        return self._greedy_fast(batch)
 
     @torch.no_grad()
     def _predict_reference(self, batch: DecoderBatch) -> PredictOutput:
         """Greedy decoding with the training loop's building blocks."""
-        return self._greedy(batch, incremental=False)
+        return self._greedy(batch)
 
-    def _greedy(self, batch: DecoderBatch, incremental: bool) -> PredictOutput:
+    def _greedy(self, batch: DecoderBatch) -> PredictOutput:
         embedded, memory, context, valid = self._init_state(batch)
         B, S, _ = embedded.shape
         device = embedded.device
-        read_write = self._incremental_read_write(memory, valid) if incremental else self._read_write(valid)
         max_pointer = batch.lengths + 1
         pointer = torch.ones(B, dtype=torch.long, device=device)
         finished = torch.zeros(B, dtype=torch.bool, device=device)
@@ -296,41 +291,111 @@ class SlotDecoder(nn.Module):
             finished = finished | (probs[:, EOA] > 0.5)
             if bool(finished.all()):
                 break
-            memory, context = read_write(memory, pointer, logits)
+            memory = self._write(memory, pointer, logits)
+            context = self._context(memory, pointer, valid)
             kind = logits.argmax(dim=1)
             advance = (kind == SHIFT) | (kind == EOA)
             pointer = torch.minimum(pointer + advance.long(), max_pointer)
         return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
 
-    def _read_write(self, valid: torch.Tensor):
-        """Slot write then attention read, as in training."""
+    def _greedy_fast(self, batch: DecoderBatch) -> PredictOutput:
+        """The reference greedy loop, rewritten for speed (no autograd, no dropout).
 
-        def step(memory, pointer, logits):
-            memory = self._write(memory, pointer, logits)
-            return memory, self._context(memory, pointer, valid)
-
-        return step
-
-    def _incremental_read_write(self, memory: torch.Tensor, valid: torch.Tensor):
-        """The same write and read, in place and with cached scores (no autograd, no dropout)."""
-        B, S = valid.shape
-        rows_b = torch.arange(B, device=memory.device)
-        queries = self.queries * self.query_scale  # (K, d)
-        position_scores = queries @ self.positions.weight.t()  # (K, n_rows)
+        The memory enters a step only through linear maps: the hidden layer's
+        slot part ``W_slot M[p]``, its context part ``W_ctx (b * sum_j a_j M_j)
+        = sum_j a_j U_j`` and the attention scores ``tau <q_k, M_j>``. So the
+        loop keeps three per-position tables instead of the memory: ``T`` (the
+        hidden pre-activation's word and slot part), ``U`` and the scores, and a
+        slot write adds ``weights @ table`` to one position of each. Position
+        scores are looked up in a (pointer, query, position) table. A step is a
+        row gather, one batched vector-matrix product (the context), the output
+        layer, the write and the attention softmax. Finished sequences are
+        dropped from the batch once a quarter of those left have finished.
+        """
+        embedded = self._embed(batch)
+        B, S, d = embedded.shape
+        device, dtype = embedded.device, embedded.dtype
+        lengths = batch.lengths
+        positions = torch.arange(S, device=device)
+        valid = positions.unsqueeze(0) <= (lengths.unsqueeze(1) + 1)
+        w_cur = self.hidden.weight[:, :d]
+        w_ctx = self.hidden.weight[:, d : 2 * d]
+        queries = (self.queries * self.query_scale).t()  # (d, K)
         tau = self.token_multiplier
-        memory_scores = tau * torch.einsum("bsd,kd->bks", memory, queries)  # (B, K, S)
-
-        def step(memory, pointer, logits):
-            vector = self._slot_vector(logits)
-            memory[rows_b, pointer] += vector
-            memory_scores[rows_b, :, pointer] += tau * (vector @ queries.t())
-            rows = self._position_rows(pointer, S, valid)
-            scores = memory_scores + position_scores[:, rows].permute(1, 0, 2)
-            scores = scores.amax(dim=1).masked_fill(~valid, -1e12)
-            alpha = torch.softmax(scores, dim=-1)
-            return memory, torch.bmm(alpha.unsqueeze(1), memory).squeeze(1) * self.value_scale
-
-        return step
+        actions = self.action_embed.weight  # (A, d)
+        start = torch.zeros_like(embedded)
+        start[:, 0] = self.start_vector
+        memory = embedded + start
+        table_parts = [(actions * self.value_scale) @ w_ctx.t(), tau * (actions @ queries)]
+        hidden = embedded @ w_cur.t() + self.hidden.bias  # T: (B, S, 2w)
+        if self.slot_state:
+            w_slot = self.hidden.weight[:, 2 * d :]
+            hidden[:, 0] += self.start_vector @ w_slot.t()
+            table_parts.append(actions @ w_slot.t())
+        context_table = (memory * self.value_scale) @ w_ctx.t()  # U: (B, S, 2w)
+        scores_table = tau * torch.einsum("bsd,dk->bks", memory, queries)  # (B, K, S)
+        scores_table.masked_fill_(~valid.unsqueeze(1), -1e12)
+        write_table = torch.cat(table_parts, dim=1)  # (A, 2w + K [+ 2w])
+        n_ctx, n_scores = context_table.shape[-1], scores_table.shape[1]
+        every = torch.ones(S, dtype=torch.bool, device=device)
+        rows = self._position_rows(positions, S, every.unsqueeze(0).expand(S, S))  # (pointer, position)
+        position_scores = (queries.t() @ self.positions.weight.t())[:, rows].transpose(0, 1).contiguous()  # (S, K, S)
+        advance = torch.zeros(self.n_actions, dtype=torch.long, device=device)
+        advance[SHIFT] = advance[EOA] = 1
+        out_weight, out_bias = self.output.weight.t(), self.output.bias
+        max_pointer = lengths + 1
+        max_steps = max(1, int(self.max_predict_steps_factor * S))
+        check_every = 1 if device.type == "cpu" else 8
+        probs = torch.zeros((max_steps, B, self.n_actions), dtype=dtype, device=device)
+        alive = torch.arange(B, device=device)  # rows still decoded, as indices into the chunk
+        batch_rows = alive
+        finished = torch.zeros(B, dtype=torch.bool, device=device)
+        pointer = torch.ones(B, dtype=torch.long, device=device)
+        scores = torch.empty_like(scores_table)
+        alpha = torch.softmax((scores_table + position_scores[0]).amax(1), dim=-1)
+        n_run = max_steps
+        for t in range(max_steps):
+            pre = torch.baddbmm(hidden[batch_rows, pointer].unsqueeze(1), alpha.unsqueeze(1), context_table)
+            logits = torch.addmm(out_bias, torch.tanh(pre.squeeze(1)), out_weight)
+            if len(alive) == B:
+                step_probs = torch.sigmoid(logits, out=probs[t])
+            else:
+                step_probs = torch.sigmoid(logits)
+                probs[t].index_copy_(0, alive, step_probs)
+            finished |= step_probs[:, EOA] > 0.5
+            if t % check_every == check_every - 1:
+                n_finished = int(finished.sum())
+                if n_finished == len(alive):
+                    n_run = t + 1
+                    break
+                if 4 * n_finished >= len(alive):
+                    # drop finished rows, and positions past the longest remaining sequence
+                    keep = (~finished).nonzero().squeeze(1)
+                    alive, pointer, max_pointer, logits = alive[keep], pointer[keep], max_pointer[keep], logits[keep]
+                    n_pos = int(max_pointer.max()) + 1
+                    hidden = hidden[keep, :n_pos]
+                    context_table = context_table[keep, :n_pos]
+                    scores_table = scores_table[keep, :, :n_pos]
+                    position_scores = position_scores[:n_pos, :, :n_pos].contiguous()
+                    scores = torch.empty_like(scores_table)
+                    finished = finished[keep]
+                    batch_rows = torch.arange(len(alive), device=device)
+            weights = torch.softmax(logits, dim=-1) * (logits >= logits[:, SHIFT : SHIFT + 1])
+            update = weights @ write_table
+            index = (batch_rows, pointer)
+            context_table.index_put_(index, update[:, :n_ctx], accumulate=True)
+            slot = pointer.view(-1, 1, 1).expand(-1, n_scores, 1)
+            scores_table.scatter_add_(2, slot, update[:, n_ctx : n_ctx + n_scores].unsqueeze(-1))
+            if self.slot_state:
+                hidden.index_put_(index, update[:, n_ctx + n_scores :], accumulate=True)
+            torch.index_select(position_scores, 0, pointer, out=scores)
+            alpha = torch.softmax(scores.add_(scores_table).amax(1), dim=-1)
+            pointer = torch.minimum(pointer + advance[logits.argmax(dim=1)], max_pointer)
+        probs = probs[:n_run].transpose(0, 1)
+        stopped = probs[:, :, EOA] > 0.5
+        first_stop = stopped.to(torch.uint8).argmax(dim=1)
+        n_steps = torch.where(stopped.any(dim=1), first_stop + 1, torch.full_like(first_stop, n_run))
+        return PredictOutput(probs=probs, n_steps=n_steps)
 
     def forward(self, vectors, lengths, gold=None, n_rows=None, foreign=None):
         batch = DecoderBatch(vectors=vectors, lengths=lengths, gold=gold, n_rows=n_rows, foreign=foreign)

@@ -1,11 +1,12 @@
+import pytest
 import torch
 
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder
 
 
-def _decoder():
+def _decoder(slot_state: bool = False):
     torch.manual_seed(0)
-    decoder = SlotDecoder(16, 12, 32, half_context=5)
+    decoder = SlotDecoder(16, 12, 32, half_context=5, slot_state=slot_state)
     with torch.no_grad():  # make attention and decisions non-trivial
         decoder.queries.normal_(0, 0.5)
         decoder.output.bias[1] -= 0.5
@@ -13,8 +14,9 @@ def _decoder():
     return decoder.eval()
 
 
-def test_fast_inference_matches_the_reference_loop():
-    decoder = _decoder()
+@pytest.mark.parametrize("slot_state", [False, True])
+def test_fast_inference_matches_the_reference_loop(slot_state):
+    decoder = _decoder(slot_state)
     batch = DecoderBatch(vectors=torch.randn(6, 30, 16), lengths=torch.tensor([28, 5, 1, 12, 20, 17]))
     reference = decoder._predict_reference(batch)
     # the step cap is 1.5 x the padded length of what is decoded together; compare the
