@@ -1,23 +1,38 @@
-"""Inference speed of sru_ner against spaCy's ner with the same tok2vec, in one run.
+"""Speed and memory of sru_ner against spaCy's ner with the same tok2vec, in one run.
 
 Trains both components briefly on the bundled GENIA sample (speed does not need a
 good model, but sru_ner's decoding length depends on what it predicts, so it is
-trained a little), then times ``nlp.pipe`` over the sample's texts at several batch
-sizes and prints a table: words/s of each, their ratio, and sru_ner's decoder share.
+trained a little), then measures on the same texts and prints three tables:
 
-    python benchmarks/speed.py [--steps 200] [--repeat 3] [--threads 1]
+* inference: ``nlp.pipe`` words/s at each batch size, the ratio, and the share of
+  sru_ner's time spent in its PyTorch decoder;
+* training: ``nlp.update`` updates/s and words/s on the same fixed batches;
+* memory: peak resident memory added while annotating all texts at the largest
+  batch size and during the training updates (each measured in a forked child,
+  so one measurement's allocations do not hide the next one's).
+
+    python benchmarks/speed.py [--steps 150] [--repeat 3] [--threads 1] [--batch-sizes 1,32,256]
+        [--train-batch 16] [--train-updates 30] [--texts corpus/x/test.spacy]
+
+``spacy benchmark speed MODEL DATA`` is a cross-check of the inference numbers on a
+saved pipeline.
 """
 import argparse
+import os
+import platform
 import random
 import time
 from typing import Dict, List
 
 import spacy
 import torch
+from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.util import filter_spans
 
+from spacy_sru_ner.corpora import cached_msgpack_decoders
 from spacy_sru_ner.demo import load_demo_docs
+from spacy_sru_ner.memory import peak_memory_added
 
 TOK2VEC = {
     "@architectures": "spacy.Tok2Vec.v2",
@@ -38,10 +53,11 @@ TOK2VEC = {
 }
 
 
-def build(factory: str, docs, steps: int) -> spacy.Language:
+def build(factory: str, docs, steps: int, hidden_width: int):
+    """A blank pipeline with one component, trained ``steps`` updates of 16 docs."""
     nlp = spacy.blank("en")
     if factory == "sru_ner":
-        nlp.add_pipe("sru_ner", config={"model": {"tok2vec": TOK2VEC}})
+        nlp.add_pipe("sru_ner", config={"model": {"tok2vec": TOK2VEC, "hidden_width": hidden_width}})
     else:
         nlp.add_pipe("ner", config={"model": {"tok2vec": TOK2VEC}})
     examples = []
@@ -51,10 +67,10 @@ def build(factory: str, docs, steps: int) -> spacy.Language:
             ref.ents = filter_spans(list(doc.spans["sru_ner"]))
         examples.append(Example(nlp.make_doc(doc.text), ref))
     optimizer = nlp.initialize(lambda: examples)
-    for step in range(steps):
-        batch = random.sample(examples, 16)
-        nlp.update(batch, sgd=optimizer)
-    return nlp
+    rng = random.Random(0)
+    for _ in range(steps):
+        nlp.update(rng.sample(examples, 16), sgd=optimizer)
+    return nlp, examples, optimizer
 
 
 def words_per_second(nlp: spacy.Language, texts: List[str], batch_size: int, repeat: int) -> float:
@@ -89,30 +105,103 @@ def decoder_share(nlp: spacy.Language, texts: List[str], batch_size: int) -> flo
     return spent[0] / total
 
 
+def training_speed(nlp: spacy.Language, batches: List[List[Example]], optimizer, repeat: int) -> Dict[str, float]:
+    """Updates/s and words/s of ``nlp.update`` over the given batches (best of ``repeat``)."""
+    nlp.update(batches[0], sgd=optimizer)  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for batch in batches:
+            nlp.update(batch, sgd=optimizer)
+        best = min(best, time.perf_counter() - start)
+    words = sum(len(eg.reference) for batch in batches for eg in batch)
+    return {"updates": len(batches) / best, "words": words / best}
+
+
+def load_texts(path: str) -> List[str]:
+    if not path:
+        return [d.text for d in load_demo_docs("dev")] + [d.text for d in load_demo_docs("train")]
+    nlp = spacy.blank("en")
+    with cached_msgpack_decoders():
+        return [doc.text for doc in DocBin().from_disk(path).get_docs(nlp.vocab)]
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as file_:
+            for line in file_:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=200, help="training updates per component")
+    parser.add_argument("--steps", type=int, default=150, help="training updates per component before timing")
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--batch-sizes", default="1,32,256")
+    parser.add_argument("--train-batch", type=int, default=16, help="docs per timed training update")
+    parser.add_argument("--train-updates", type=int, default=30, help="timed training updates")
+    parser.add_argument("--hidden-width", type=int, default=128, help="sru_ner decoder width")
+    parser.add_argument("--texts", default="", help=".spacy file whose texts are annotated (default: GENIA sample)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     random.seed(0)
     spacy.util.fix_random_seed(0)
     train = load_demo_docs("train")
-    texts = [d.text for d in load_demo_docs("dev")] + [d.text for d in train]
-    models = {name: build(name, train, args.steps) for name in ("sru_ner", "ner")}
-    rows: List[Dict] = []
-    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+    texts = load_texts(args.texts)
+    built = {name: build(name, train, args.steps, args.hidden_width) for name in ("sru_ner", "ner")}
+    models = {name: nlp for name, (nlp, _, _) in built.items()}
+    n_words = sum(len(models["ner"].make_doc(t)) for t in texts)
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+
+    inference: List[Dict] = []
+    for batch_size in batch_sizes:
         speeds = {name: words_per_second(nlp, texts, batch_size, args.repeat) for name, nlp in models.items()}
         share = decoder_share(models["sru_ner"], texts, batch_size)
-        rows.append({"batch": batch_size, **speeds, "share": share})
-    n_words = sum(len(models["ner"].make_doc(t)) for t in texts)
-    print(f"{len(texts)} texts, {n_words} words (GENIA sample); torch threads {args.threads}; same tok2vec (MultiHashEmbed 96 + CNN depth 4)")
-    print(f"| batch size | sru_ner words/s | ner words/s | sru_ner / ner | decoder share of sru_ner time |")
-    print(f"|---|---|---|---|---|")
-    for r in rows:
+        inference.append({"batch": batch_size, **speeds, "share": share})
+
+    rng = random.Random(1)
+    picks = [rng.sample(range(len(train)), args.train_batch) for _ in range(args.train_updates)]
+    training = {}
+    for name, (nlp, examples, optimizer) in built.items():
+        batches = [[examples[i] for i in pick] for pick in picks]
+        training[name] = training_speed(nlp, batches, optimizer, args.repeat)
+
+    largest = max(batch_sizes)
+    memory = {}
+    for name, (nlp, examples, optimizer) in built.items():
+        batches = [[examples[i] for i in pick] for pick in picks]
+        memory[name] = {
+            "pipe": peak_memory_added(lambda: list(nlp.pipe(texts, batch_size=largest))),
+            "train": peak_memory_added(lambda: [nlp.update(b, sgd=optimizer) for b in batches]),
+        }
+
+    source = args.texts or "GENIA sample"
+    print(
+        f"{len(texts)} texts, {n_words} words ({source}); {cpu_name()}, {os.cpu_count()} cores, "
+        f"torch threads {args.threads}; same tok2vec (MultiHashEmbed 96 + CNN depth 4); "
+        f"sru_ner hidden_width {args.hidden_width}"
+    )
+    print()
+    print("| batch size | sru_ner words/s | ner words/s | sru_ner / ner | decoder share of sru_ner time |")
+    print("|---|---|---|---|---|")
+    for r in inference:
         print(f"| {r['batch']} | {r['sru_ner']:,.0f} | {r['ner']:,.0f} | {r['sru_ner'] / r['ner']:.2f} | {100 * r['share']:.0f}% |")
+    print()
+    s, n = training["sru_ner"], training["ner"]
+    print(f"| training ({args.train_batch} docs per update) | sru_ner | ner | sru_ner / ner |")
+    print("|---|---|---|---|")
+    print(f"| updates/s | {s['updates']:.2f} | {n['updates']:.2f} | {s['updates'] / n['updates']:.2f} |")
+    print(f"| words/s | {s['words']:,.0f} | {n['words']:,.0f} | {s['words'] / n['words']:.2f} |")
+    print()
+    print("| peak memory added (MB) | sru_ner | ner |")
+    print("|---|---|---|")
+    print(f"| nlp.pipe, all texts, batch size {largest} | {memory['sru_ner']['pipe']:.0f} | {memory['ner']['pipe']:.0f} |")
+    print(f"| {args.train_updates} training updates | {memory['sru_ner']['train']:.0f} | {memory['ner']['train']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 import logging
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
@@ -252,21 +252,63 @@ class SlotNER(TrainablePipe):
         return windows
 
     # --- inference -------------------------------------------------------
+    #: Docs longer than this many tokens are encoded and decoded piece by piece
+    #: (consecutive windows up to about this many tokens), so memory does not grow
+    #: with the length of a doc.
+    segment_length: int = 4096
+    #: Tokens of context on each side of a piece for an inline (non-listener)
+    #: encoder; more than the receptive field of a CNN tok2vec, so the token
+    #: vectors inside the piece are those of the whole doc.
+    segment_margin: int = 64
+
     def predict(self, docs: Iterable[Doc]) -> List[List[ScoredSpan]]:
         """Decode each doc into scored (start, end, label, score) spans."""
         docs = list(docs)
         predictions: List[List[ScoredSpan]] = [[] for _ in docs]
-        windows = self._windows(docs)
+        short = [i for i, doc in enumerate(docs) if len(doc) <= self.segment_length]
+        if short:
+            windows = self._windows([docs[i] for i in short])
+            pieces = [(docs[i], 0) for i in short]
+            for doc_i, spans in self._decode(pieces, windows):
+                predictions[short[doc_i]].extend(spans)
+        for i, doc in enumerate(docs):
+            if len(doc) > self.segment_length:
+                for piece, windows in self._segments(doc):
+                    for _, spans in self._decode([piece], windows):
+                        predictions[i].extend(spans)
+        return predictions
+
+    def _segments(self, doc: Doc) -> Iterator[Tuple[Tuple[Doc, int], List[Window]]]:
+        """Pieces of a long doc: runs of consecutive windows of up to about
+        ``segment_length`` tokens, as ``((doc to encode, its offset), windows)``
+        with windows relative to the doc to encode."""
+        listener = "listener" in self.model.get_ref("tok2vec").name
+        run: List[Window] = []
+        for window in self._windows([doc]) + [None]:
+            if run and (window is None or window[2] - run[0][1] > self.segment_length):
+                if listener:  # the upstream component has encoded the whole doc
+                    yield (doc, 0), run
+                else:
+                    start = max(0, run[0][1] - self.segment_margin)
+                    end = min(len(doc), run[-1][2] + self.segment_margin)
+                    yield (doc[start:end].as_doc(), start), [(0, s - start, e - start) for _, s, e in run]
+                run = []
+            if window is not None:
+                run.append(window)
+
+    def _decode(self, pieces: List[Tuple[Doc, int]], windows: List[Window]) -> Iterator[Tuple[int, List[ScoredSpan]]]:
+        """Run the model on ``(doc, offset)`` pieces and yield ``(piece index,
+        spans)`` per window, with token offsets in the piece's original doc."""
         if not windows:
-            return predictions
-        output = self.model.predict(SlotInput(docs=docs, windows=windows))
+            return
+        output = self.model.predict(SlotInput(docs=[doc for doc, _ in pieces], windows=windows))
         actions = self.actions
         threshold = self.cfg["threshold"]
-        for (doc_i, start, end), probs in zip(windows, output.probs):
+        for (piece_i, start, end), probs in zip(windows, output.probs):
             probs = self.model.ops.to_numpy(probs)
-            for s, e, label, score in probs_to_spans(probs, actions, threshold, n_words=end - start):
-                predictions[doc_i].append((s + start, e + start, label, score))
-        return predictions
+            offset = pieces[piece_i][1] + start
+            spans = probs_to_spans(probs, actions, threshold, n_words=end - start)
+            yield piece_i, [(s + offset, e + offset, label, score) for s, e, label, score in spans]
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[List[ScoredSpan]]) -> None:
         """Write spans to ``doc.spans[spans_key]`` (scores in ``attrs["scores"]``)."""

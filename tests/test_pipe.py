@@ -8,6 +8,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from conftest import SMALL_MODEL, make_examples, nested_docs, train_nlp
+from spacy_sru_ner.memory import peak_memory_added
 
 TEXTS = [
     "IL-2 gene expression and NF-kappa B activation through CD28 requires reactive oxygen production by 5-lipoxygenase .",
@@ -62,6 +63,53 @@ def test_doc_longer_than_the_window(trained):
     max_length = nlp.get_pipe("sru_ner").cfg["max_length"]
     assert all(s // max_length == (e - 1) // max_length for s, e, _ in spans)
     assert len(spans) >= len(single) * reps // 2
+
+
+def _long_doc(nlp, sentence, n_tokens, sentences):
+    reps = n_tokens // len(nlp.make_doc(sentence)) + 1
+    nlp.max_length = max(nlp.max_length, (len(sentence) + 1) * reps)
+    doc = nlp.make_doc(" ".join([sentence] * reps))
+    if sentences:
+        period = len(nlp.make_doc(sentence))
+        for token in doc:
+            token.is_sent_start = token.i % period == 0
+    return doc
+
+
+@pytest.mark.parametrize("sentences", [False, True])
+def test_long_doc_pieces_give_the_whole_docs_spans(trained, sentences):
+    """Docs over segment_length tokens are encoded and decoded piece by piece
+    (with encoder context around each piece); the spans are those of decoding
+    the whole doc at once, none lost or duplicated at piece edges."""
+    nlp = trained[0]
+    pipe = nlp.get_pipe("sru_ner")
+    doc = _long_doc(nlp, trained[1][0].reference.text, 2000, sentences)
+    whole = [span for _, spans in pipe._decode([(doc, 0)], pipe._windows([doc])) for span in spans]
+    assert whole
+    pipe.segment_length = 300
+    try:
+        pieces = list(pipe._segments(doc))
+        assert len(pieces) >= 6
+        assert all(len(piece) <= 300 + 2 * pipe.segment_margin for (piece, _), _ in pieces)
+        predicted = pipe.predict([doc])[0]
+    finally:
+        del pipe.segment_length
+    assert [s[:3] for s in predicted] == [s[:3] for s in whole]
+    numpy.testing.assert_allclose([s[3] for s in predicted], [s[3] for s in whole], rtol=1e-4)
+
+
+def test_100k_token_doc_runs_in_bounded_memory(trained):
+    """Annotating a 100,000-token doc needs about the working memory of a
+    10,000-token one (plus its spans), not ten times as much."""
+    nlp = trained[0]
+    pipe = nlp.get_pipe("sru_ner")
+    sentence = trained[1][0].reference.text
+    added = {}
+    for n_tokens in (10_000, 100_000):
+        doc = _long_doc(nlp, sentence, n_tokens, sentences=False)
+        added[n_tokens] = peak_memory_added(lambda: pipe(doc))
+    print(f"peak memory added: {added}")
+    assert added[100_000] < 1.5 * added[10_000] + 20
 
 
 def test_sentence_windows_are_decoded_separately(trained):
