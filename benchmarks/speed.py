@@ -93,6 +93,8 @@ def decoder_share(nlp: spacy.Language, texts: List[str], batch_size: int) -> flo
     def timed(batch):
         start = time.perf_counter()
         out = original(batch)
+        if out.probs.is_cuda:
+            torch.cuda.synchronize()
         spent[0] += time.perf_counter() - start
         return out
 
@@ -147,8 +149,11 @@ def main() -> None:
     parser.add_argument("--train-updates", type=int, default=30, help="timed training updates")
     parser.add_argument("--hidden-width", type=int, default=128, help="sru_ner decoder width")
     parser.add_argument("--texts", default="", help=".spacy file whose texts are annotated (default: GENIA sample)")
+    parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run both on (no memory table then)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
     random.seed(0)
     spacy.util.fix_random_seed(0)
     train = load_demo_docs("train")
@@ -173,17 +178,19 @@ def main() -> None:
 
     largest = max(batch_sizes)
     memory = {}
-    for name, (nlp, examples, optimizer) in built.items():
-        batches = [[examples[i] for i in pick] for pick in picks]
-        memory[name] = {
-            "pipe": peak_memory_added(lambda: list(nlp.pipe(texts, batch_size=largest))),
-            "train": peak_memory_added(lambda: [nlp.update(b, sgd=optimizer) for b in batches]),
-        }
+    if args.gpu_id < 0:  # measured in forked children, and CUDA does not survive a fork
+        for name, (nlp, examples, optimizer) in built.items():
+            batches = [[examples[i] for i in pick] for pick in picks]
+            memory[name] = {
+                "pipe": peak_memory_added(lambda: list(nlp.pipe(texts, batch_size=largest))),
+                "train": peak_memory_added(lambda: [nlp.update(b, sgd=optimizer) for b in batches]),
+            }
 
     source = args.texts or "GENIA sample"
+    device = f"GPU {torch.cuda.get_device_name(args.gpu_id)}" if args.gpu_id >= 0 else f"torch threads {args.threads}"
     print(
         f"{len(texts)} texts, {n_words} words ({source}); {cpu_name()}, {os.cpu_count()} cores, "
-        f"torch threads {args.threads}; same tok2vec (MultiHashEmbed 96 + CNN depth 4); "
+        f"{device}; same tok2vec (MultiHashEmbed 96 + CNN depth 4); "
         f"sru_ner hidden_width {args.hidden_width}"
     )
     print()
@@ -197,6 +204,8 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| updates/s | {s['updates']:.2f} | {n['updates']:.2f} | {s['updates'] / n['updates']:.2f} |")
     print(f"| words/s | {s['words']:,.0f} | {n['words']:,.0f} | {s['words'] / n['words']:.2f} |")
+    if not memory:
+        return
     print()
     print("| peak memory added (MB) | sru_ner | ner |")
     print("|---|---|---|")
