@@ -239,13 +239,18 @@ class SlotDecoder(nn.Module):
 
     # --- inference -------------------------------------------------------
     @torch.no_grad()
-    def forward_predict(self, batch: DecoderBatch, chunk_size: int = 64) -> PredictOutput:
+    def forward_predict(self, batch: DecoderBatch, chunk_size: Optional[int] = None) -> PredictOutput:
         """Greedy decoding; a sequence stops once P(EOA) > 0.5.
 
         Sequences are decoded in chunks of similar length (sorted by length),
         so short ones neither wait for nor pad to the longest of the batch.
+        Default chunk size: 64 sequences on CPU, where a step's cost grows with
+        the chunk, and 1024 on GPU, where the number of steps (kernel launches)
+        is what costs.
         """
         B = batch.vectors.shape[0]
+        if chunk_size is None:
+            chunk_size = 64 if batch.vectors.device.type == "cpu" else 1024
         if B <= chunk_size:
             return self._predict_chunk(batch)
         order = torch.argsort(batch.lengths)
@@ -348,14 +353,16 @@ class SlotDecoder(nn.Module):
         check_every = 1 if device.type == "cpu" else 8
         probs = torch.zeros((max_steps, B, self.n_actions), dtype=dtype, device=device)
         alive = torch.arange(B, device=device)  # rows still decoded, as indices into the chunk
-        batch_rows = alive
+        row_starts = alive * S  # flat index of each row's first position in the tables
         finished = torch.zeros(B, dtype=torch.bool, device=device)
         pointer = torch.ones(B, dtype=torch.long, device=device)
         scores = torch.empty_like(scores_table)
         alpha = torch.softmax((scores_table + position_scores[0]).amax(1), dim=-1)
         n_run = max_steps
         for t in range(max_steps):
-            pre = torch.baddbmm(hidden[batch_rows, pointer].unsqueeze(1), alpha.unsqueeze(1), context_table)
+            slot = row_starts + pointer
+            current = hidden.view(-1, hidden.shape[-1]).index_select(0, slot)
+            pre = torch.baddbmm(current.unsqueeze(1), alpha.unsqueeze(1), context_table)
             logits = torch.addmm(out_bias, torch.tanh(pre.squeeze(1)), out_weight)
             if len(alive) == B:
                 step_probs = torch.sigmoid(logits, out=probs[t])
@@ -379,15 +386,15 @@ class SlotDecoder(nn.Module):
                     position_scores = position_scores[:n_pos, :, :n_pos].contiguous()
                     scores = torch.empty_like(scores_table)
                     finished = finished[keep]
-                    batch_rows = torch.arange(len(alive), device=device)
+                    row_starts = torch.arange(len(alive), device=device) * n_pos
+                    slot = row_starts + pointer
             weights = torch.softmax(logits, dim=-1) * (logits >= logits[:, SHIFT : SHIFT + 1])
             update = weights @ write_table
-            index = (batch_rows, pointer)
-            context_table.index_put_(index, update[:, :n_ctx], accumulate=True)
-            slot = pointer.view(-1, 1, 1).expand(-1, n_scores, 1)
-            scores_table.scatter_add_(2, slot, update[:, n_ctx : n_ctx + n_scores].unsqueeze(-1))
+            context_table.view(-1, n_ctx).index_add_(0, slot, update[:, :n_ctx])
+            score_slot = pointer.view(-1, 1, 1).expand(-1, n_scores, 1)
+            scores_table.scatter_add_(2, score_slot, update[:, n_ctx : n_ctx + n_scores].unsqueeze(-1))
             if self.slot_state:
-                hidden.index_put_(index, update[:, n_ctx + n_scores :], accumulate=True)
+                hidden.view(-1, hidden.shape[-1]).index_add_(0, slot, update[:, n_ctx + n_scores :])
             torch.index_select(position_scores, 0, pointer, out=scores)
             alpha = torch.softmax(scores.add_(scores_table).amax(1), dim=-1)
             pointer = torch.minimum(pointer + advance[logits.argmax(dim=1)], max_pointer)
