@@ -22,7 +22,8 @@ import os
 import platform
 import random
 import time
-from typing import Dict, List
+from functools import partial
+from typing import Callable, Dict, List
 
 import spacy
 import torch
@@ -73,15 +74,11 @@ def build(factory: str, docs, steps: int, hidden_width: int):
     return nlp, examples, optimizer
 
 
-def words_per_second(nlp: spacy.Language, texts: List[str], batch_size: int, repeat: int) -> float:
-    n_words = sum(len(nlp.make_doc(t)) for t in texts)
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in nlp.pipe(texts, batch_size=batch_size):
-            pass
-        best = min(best, time.perf_counter() - start)
-    return n_words / best
+def pipe_seconds(nlp: spacy.Language, texts: List[str], batch_size: int) -> float:
+    start = time.perf_counter()
+    for _ in nlp.pipe(texts, batch_size=batch_size):
+        pass
+    return time.perf_counter() - start
 
 
 def decoder_share(nlp: spacy.Language, texts: List[str], batch_size: int) -> float:
@@ -107,17 +104,21 @@ def decoder_share(nlp: spacy.Language, texts: List[str], batch_size: int) -> flo
     return spent[0] / total
 
 
-def training_speed(nlp: spacy.Language, batches: List[List[Example]], optimizer, repeat: int) -> Dict[str, float]:
-    """Updates/s and words/s of ``nlp.update`` over the given batches (best of ``repeat``)."""
-    nlp.update(batches[0], sgd=optimizer)  # warm-up
-    best = float("inf")
+def update_seconds(nlp: spacy.Language, batches: List[List[Example]], optimizer) -> float:
+    start = time.perf_counter()
+    for batch in batches:
+        nlp.update(batch, sgd=optimizer)
+    return time.perf_counter() - start
+
+
+def best_of(repeat: int, timers: Dict[str, Callable[[], float]]) -> Dict[str, float]:
+    """Best time of each timer over ``repeat`` rounds, the timers interleaved in
+    each round so that a drift in machine speed affects all alike."""
+    best = {name: float("inf") for name in timers}
     for _ in range(repeat):
-        start = time.perf_counter()
-        for batch in batches:
-            nlp.update(batch, sgd=optimizer)
-        best = min(best, time.perf_counter() - start)
-    words = sum(len(eg.reference) for batch in batches for eg in batch)
-    return {"updates": len(batches) / best, "words": words / best}
+        for name, timer in timers.items():
+            best[name] = min(best[name], timer())
+    return best
 
 
 def load_texts(path: str) -> List[str]:
@@ -165,16 +166,21 @@ def main() -> None:
 
     inference: List[Dict] = []
     for batch_size in batch_sizes:
-        speeds = {name: words_per_second(nlp, texts, batch_size, args.repeat) for name, nlp in models.items()}
+        seconds = best_of(args.repeat, {name: partial(pipe_seconds, nlp, texts, batch_size) for name, nlp in models.items()})
         share = decoder_share(models["sru_ner"], texts, batch_size)
-        inference.append({"batch": batch_size, **speeds, "share": share})
+        inference.append({"batch": batch_size, **{name: n_words / t for name, t in seconds.items()}, "share": share})
 
     rng = random.Random(1)
     picks = [rng.sample(range(len(train)), args.train_batch) for _ in range(args.train_updates)]
-    training = {}
+    timers = {}
     for name, (nlp, examples, optimizer) in built.items():
         batches = [[examples[i] for i in pick] for pick in picks]
-        training[name] = training_speed(nlp, batches, optimizer, args.repeat)
+        nlp.update(batches[0], sgd=optimizer)  # warm-up
+        timers[name] = partial(update_seconds, nlp, batches, optimizer)
+    train_words = sum(len(train[i]) for pick in picks for i in pick)
+    training = {
+        name: {"updates": len(picks) / t, "words": train_words / t} for name, t in best_of(args.repeat, timers).items()
+    }
 
     largest = max(batch_sizes)
     memory = {}
