@@ -1,4 +1,4 @@
-"""Run ``benchmarks/speed.py`` (sru_ner vs ner words/s, same tok2vec) and keep its table.
+"""Run ``benchmarks/speed.py`` (sru_ner vs ner speed and memory, same tok2vec) and keep its tables.
 
     python scripts/benchmark.py metrics/benchmark.md [speed.py options: --steps 200 --repeat 3 ...]
 
