@@ -10,10 +10,12 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import greedy_cpu
 from .actions import EOA, SHIFT
 
 
@@ -59,8 +61,22 @@ class PredictOutput:
     n_steps: torch.Tensor  # (B,) steps recorded per sequence (up to and incl. EOA)
 
 
+@dataclass
+class InferenceTables:
+    """Per-position tables of the fast greedy loops (see ``SlotDecoder._inference_tables``)."""
+
+    hidden: torch.Tensor  # (B, S, 2w) T: word and slot part of the hidden pre-activation
+    context: torch.Tensor  # (B, S, 2w) U: the attention values through the hidden layer
+    scores: torch.Tensor  # (B, K, S) memory attention scores, -1e12 at padding
+    position_queries: torch.Tensor  # (K, 2H + 4) score of each query with each position row
+    write: torch.Tensor  # (A, 2w + K [+ 2w]) what each action adds to U, the scores [and T]
+
+
 class SlotDecoder(nn.Module):
     """Slot-based recurrent decoder (memory, pointer, latent-query attention)."""
+
+    #: decode on CPU with the compiled loop (numba) instead of the batched tensor loop
+    compiled_cpu_loop: bool = True
 
     def __init__(
         self,
@@ -268,9 +284,12 @@ class SlotDecoder(nn.Module):
         return PredictOutput(probs=probs, n_steps=n_steps)
 
     def _predict_chunk(self, batch: DecoderBatch) -> PredictOutput:
-        """Greedy decoding of one chunk: the fast loop in eval mode, else the reference one."""
+        """Greedy decoding of one chunk: in eval mode the compiled loop on CPU or
+        the batched fast loop, in training mode the reference loop."""
         if self.training:
             return self._greedy(batch)
+        if self.compiled_cpu_loop and batch.vectors.device.type == "cpu" and greedy_cpu.available():
+            return self._greedy_compiled(batch)
         return self._greedy_fast(batch)
 
     @torch.no_grad()
@@ -303,26 +322,22 @@ class SlotDecoder(nn.Module):
             pointer = torch.minimum(pointer + advance.long(), max_pointer)
         return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
 
-    def _greedy_fast(self, batch: DecoderBatch) -> PredictOutput:
-        """The reference greedy loop, rewritten for speed (no autograd, no dropout).
+    def _inference_tables(self, batch: DecoderBatch) -> "InferenceTables":
+        """The per-position tables that the fast greedy loops work on.
 
         The memory enters a step only through linear maps: the hidden layer's
         slot part ``W_slot M[p]``, its context part ``W_ctx (b * sum_j a_j M_j)
         = sum_j a_j U_j`` and the attention scores ``tau <q_k, M_j>``. So the
-        loop keeps three per-position tables instead of the memory: ``T`` (the
+        loops keep three per-position tables instead of the memory: ``T`` (the
         hidden pre-activation's word and slot part), ``U`` and the scores, and a
-        slot write adds ``weights @ table`` to one position of each. Position
-        scores are looked up in a (pointer, query, position) table. A step is a
-        row gather, one batched vector-matrix product (the context), the output
-        layer, the write and the attention softmax. Finished sequences are
-        dropped from the batch once a quarter of those left have finished.
+        slot write adds ``weights @ write`` to one position of each. Position
+        scores are ``<q_k, P_row>`` for the row of each (pointer, position).
         """
         embedded = self._embed(batch)
         B, S, d = embedded.shape
-        device, dtype = embedded.device, embedded.dtype
-        lengths = batch.lengths
+        device = embedded.device
         positions = torch.arange(S, device=device)
-        valid = positions.unsqueeze(0) <= (lengths.unsqueeze(1) + 1)
+        valid = positions.unsqueeze(0) <= (batch.lengths.unsqueeze(1) + 1)
         w_cur = self.hidden.weight[:, :d]
         w_ctx = self.hidden.weight[:, d : 2 * d]
         queries = (self.queries * self.query_scale).t()  # (d, K)
@@ -337,14 +352,50 @@ class SlotDecoder(nn.Module):
             w_slot = self.hidden.weight[:, 2 * d :]
             hidden[:, 0] += self.start_vector @ w_slot.t()
             table_parts.append(actions @ w_slot.t())
-        context_table = (memory * self.value_scale) @ w_ctx.t()  # U: (B, S, 2w)
-        scores_table = tau * torch.einsum("bsd,dk->bks", memory, queries)  # (B, K, S)
-        scores_table.masked_fill_(~valid.unsqueeze(1), -1e12)
-        write_table = torch.cat(table_parts, dim=1)  # (A, 2w + K [+ 2w])
+        scores = tau * torch.einsum("bsd,dk->bks", memory, queries)  # (B, K, S)
+        return InferenceTables(
+            hidden=hidden,
+            context=(memory * self.value_scale) @ w_ctx.t(),  # U: (B, S, 2w)
+            scores=scores.masked_fill_(~valid.unsqueeze(1), -1e12),
+            position_queries=queries.t() @ self.positions.weight.t(),  # (K, 2H + 4)
+            write=torch.cat(table_parts, dim=1),  # (A, 2w + K [+ 2w])
+        )
+
+    def _greedy_compiled(self, batch: DecoderBatch) -> PredictOutput:
+        """The fast greedy loop as one compiled loop over sequences (CPU, numba)."""
+        tables = self._inference_tables(batch)
+        max_steps = max(1, int(self.max_predict_steps_factor * tables.hidden.shape[1]))
+        hidden, context, scores, position_queries, write, out_weight, out_bias, lengths = [
+            numpy.ascontiguousarray(a.detach().numpy())
+            for a in (tables.hidden, tables.context, tables.scores, tables.position_queries, tables.write,
+                      self.output.weight.t(), self.output.bias, batch.lengths)
+        ]
+        probs, n_steps = greedy_cpu.decode(
+            hidden, context, scores, position_queries, self.half_context, write, out_weight, out_bias, lengths,
+            max_steps, self.slot_state,
+        )
+        T = max(1, int(n_steps.max()))
+        return PredictOutput(probs=torch.from_numpy(probs[:, :T]), n_steps=torch.from_numpy(n_steps))
+
+    def _greedy_fast(self, batch: DecoderBatch) -> PredictOutput:
+        """The reference greedy loop on the per-position tables of
+        :meth:`_inference_tables`, batched (no autograd, no dropout).
+
+        A step is a row gather, one batched vector-matrix product (the context),
+        the output layer, the write and the attention softmax. Finished
+        sequences are dropped from the batch once a quarter of those left have
+        finished.
+        """
+        tables = self._inference_tables(batch)
+        hidden, context_table, scores_table, write_table = tables.hidden, tables.context, tables.scores, tables.write
+        B, S = hidden.shape[:2]
+        device, dtype = hidden.device, hidden.dtype
+        positions = torch.arange(S, device=device)
+        every = torch.ones((S, S), dtype=torch.bool, device=device)
+        rows = self._position_rows(positions, S, every)  # (pointer, position)
+        position_scores = tables.position_queries[:, rows].transpose(0, 1).contiguous()  # (S, K, S)
+        lengths = batch.lengths
         n_ctx, n_scores = context_table.shape[-1], scores_table.shape[1]
-        every = torch.ones(S, dtype=torch.bool, device=device)
-        rows = self._position_rows(positions, S, every.unsqueeze(0).expand(S, S))  # (pointer, position)
-        position_scores = (queries.t() @ self.positions.weight.t())[:, rows].transpose(0, 1).contiguous()  # (S, K, S)
         advance = torch.zeros(self.n_actions, dtype=torch.long, device=device)
         advance[SHIFT] = advance[EOA] = 1
         out_weight, out_bias = self.output.weight.t(), self.output.bias

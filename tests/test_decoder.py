@@ -14,9 +14,12 @@ def _decoder(slot_state: bool = False):
     return decoder.eval()
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("slot_state", [False, True])
-def test_fast_inference_matches_the_reference_loop(slot_state):
+def test_fast_inference_matches_the_reference_loop(slot_state, compiled):
+    """The compiled CPU loop and the batched tensor loop give the reference's steps."""
     decoder = _decoder(slot_state)
+    decoder.compiled_cpu_loop = compiled
     batch = DecoderBatch(vectors=torch.randn(6, 30, 16), lengths=torch.tensor([28, 5, 1, 12, 20, 17]))
     reference = decoder._predict_reference(batch)
     # the step cap is 1.5 x the padded length of what is decoded together; compare the
