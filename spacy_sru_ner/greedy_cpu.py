@@ -120,6 +120,7 @@ if njit is not None:
 
 
 def available() -> bool:
+    """Whether numba is installed (else the decoder uses its batched tensor loop)."""
     return njit is not None
 
 
