@@ -12,7 +12,7 @@ trained a little), then measures on the same texts and prints three tables:
   so one measurement's allocations do not hide the next one's).
 
     python benchmarks/speed.py [--steps 150] [--repeat 3] [--threads 1] [--batch-sizes 1,32,256]
-        [--train-batch 16] [--train-updates 30] [--texts corpus/x/test.spacy]
+        [--train-batch 16] [--train-updates 30] [--texts corpus/x/test.spacy] [--gpu-id 0]
 
 ``spacy benchmark speed MODEL DATA`` is a cross-check of the inference numbers on a
 saved pipeline.
@@ -96,10 +96,7 @@ def decoder_share(nlp: spacy.Language, texts: List[str], batch_size: int) -> flo
         return out
 
     decoder.forward_predict = timed
-    start = time.perf_counter()
-    for _ in nlp.pipe(texts, batch_size=batch_size):
-        pass
-    total = time.perf_counter() - start
+    total = pipe_seconds(nlp, texts, batch_size)
     decoder.forward_predict = original
     return spent[0] / total
 
