@@ -18,17 +18,13 @@
 #   OUT_DIR    models, logs and evaluation JSONs (default: training/ablation)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-DATA_DIR="${DATA_DIR:-$ROOT/../shared/data}"
 MAX_STEPS="${MAX_STEPS:-450}"
 JOBS="${JOBS:-2}"
 OUT_DIR="${OUT_DIR:-training/ablation}"
+source "$(dirname "${BASH_SOURCE[0]}")/run_common.sh"
+DATA_DIR="${DATA_DIR:-$ROOT/../shared/data}"
 CONFIG=configs/ablation_cpu.cfg
 CORPUS=corpus
-# one CPU thread per training process
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-PY="${PYTHON:-python}"
 
 NAMES=(multi_masked multi_unmasked single_bc5cdr_chem single_bc5cdr_disease single_linnaeus)
 TESTS=("$CORPUS/bc5cdr_chem/test.spacy" "$CORPUS/bc5cdr_disease/test.spacy" "$CORPUS/linnaeus/test.spacy")
@@ -68,16 +64,8 @@ set_overrides() {  # NAME
 }
 
 do_train() {  # NAME
-    local name="$1" start end
-    local out="$OUT_DIR/$name"
-    mkdir -p "$out"
-    set_overrides "$name"
-    start=$(date +%s)
-    $PY -m spacy train "$CONFIG" --output "$out" --training.max_steps "$MAX_STEPS" "${ARGS[@]}" \
-        > "$OUT_DIR/$name.train.log" 2>&1
-    end=$(date +%s)
-    echo "$((end - start))" > "$out/train_seconds.txt"
-    echo "trained $name in $((end - start)) s ($MAX_STEPS steps)"
+    set_overrides "$1"
+    timed_train "$1" "$CONFIG" "${ARGS[@]}"
 }
 
 do_eval() {  # NAME

