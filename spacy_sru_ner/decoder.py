@@ -50,8 +50,12 @@ class DecoderBatch:
 
 @dataclass
 class TrainOutput:
+    """What the teacher-forced pass did; the targets are built from it by
+    :func:`spacy_sru_ner.loss.step_targets`."""
+
     logits: torch.Tensor  # (B, T, A)
-    targets: torch.Tensor  # (B, T, A), detached
+    cursor: torch.Tensor  # (B, T) long, the gold row each step was aligned with
+    delay: torch.Tensor  # (B, T) float, 1 where a gold SHIFT was delayed
     active: torch.Tensor  # (B, T) float, 1 where the step enters the loss
 
 
@@ -91,7 +95,6 @@ class SlotDecoder(nn.Module):
         dropout_mlp: float = 0.1,
         token_multiplier: float = 1.0,
         train_token_multiplier: bool = False,
-        project_coeff: float = 1.0,
         max_train_steps_factor: float = 2.0,
         max_predict_steps_factor: float = 1.5,
         slot_state: bool = False,
@@ -100,7 +103,6 @@ class SlotDecoder(nn.Module):
         self.n_actions = n_actions
         self.width = width
         self.half_context = half_context
-        self.project_coeff = project_coeff
         self.max_train_steps_factor = max_train_steps_factor
         self.max_predict_steps_factor = max_predict_steps_factor
         self.slot_state = slot_state
@@ -195,13 +197,14 @@ class SlotDecoder(nn.Module):
 
     # --- training --------------------------------------------------------
     def forward_train(self, batch: DecoderBatch) -> TrainOutput:
-        """Teacher-forced pass with the multi-corpus target rule.
+        """Teacher-forced pass with the multi-corpus alignment rule.
 
-        For actions in ``batch.foreign`` the target is the model's own
-        (detached) probability times ``project_coeff``, clipped at 1, so that
-        with coefficient 1 they receive no gradient. A gold SHIFT is delayed by
-        one step (same gold row replayed, pointer kept) when some foreign action
-        is more probable than SHIFT, at most once in a row.
+        The pointer follows the gold rows, except that a gold SHIFT is delayed
+        by one step (same gold row replayed, pointer kept) when some action in
+        ``batch.foreign`` (a label the sequence's corpus does not annotate) is
+        more probable than SHIFT, at most once in a row: the model is taken to
+        be opening or closing a foreign span there. The memory always receives
+        the model's own soft action mix.
         """
         assert batch.gold is not None and batch.n_rows is not None
         embedded, memory, context, valid = self._init_state(batch)
@@ -219,24 +222,20 @@ class SlotDecoder(nn.Module):
         n_steps = int(gold.shape[1])
         if has_foreign:
             n_steps = int(max(n_steps, round(self.max_train_steps_factor * gold.shape[1])))
-        all_logits, all_targets, all_active = [], [], []
+        all_logits, all_cursors, all_delays, all_active = [], [], [], []
         for _ in range(n_steps):
             logits = self._step_logits(embedded, memory, pointer, context)
             row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
             is_shift = row[:, SHIFT] > 0
             is_eoa = row[:, EOA] > 0
-            target = row
             delay = torch.zeros_like(done)
             if has_foreign:
                 probs = torch.sigmoid(logits.detach())
-                projected = probs * foreign * (~is_eoa).unsqueeze(1)
-                target = row + torch.clamp(self.project_coeff * projected, max=1.0)
-                foreign_best = projected.amax(dim=1)
+                foreign_best = (probs * foreign).amax(dim=1)
                 delay = is_shift & ~delayed & (foreign_best > probs[:, SHIFT])
-                shift_target = torch.where(delay, probs[:, SHIFT], target[:, SHIFT])
-                target = torch.cat([target[:, :SHIFT], shift_target.unsqueeze(1), target[:, SHIFT + 1 :]], dim=1)
             all_logits.append(logits)
-            all_targets.append(target)
+            all_cursors.append(cursor)
+            all_delays.append(delay)
             all_active.append(~done)
             memory = self._write(memory, pointer, logits)
             context = self._context(memory, pointer, valid)
@@ -249,7 +248,8 @@ class SlotDecoder(nn.Module):
                 break
         return TrainOutput(
             logits=torch.stack(all_logits, dim=1),
-            targets=torch.stack(all_targets, dim=1).detach(),
+            cursor=torch.stack(all_cursors, dim=1),
+            delay=torch.stack(all_delays, dim=1).to(embedded.dtype),
             active=torch.stack(all_active, dim=1).to(embedded.dtype),
         )
 

@@ -28,11 +28,14 @@ class SlotInput:
 
 @dataclass
 class SlotOutput:
-    """Training: ``logits``, ``targets`` (B, T, A) and ``active`` (B, T).
-    Inference: ``probs``, one (steps, A) array per window."""
+    """Training: ``logits`` (B, T, A); per step the gold row it was aligned
+    with (``cursor``), whether a gold SHIFT was delayed (``delay``) and whether
+    it enters the loss (``active``), all (B, T). Inference: ``probs``, one
+    (steps, A) array per window."""
 
     logits: Optional[Floats3d] = None
-    targets: Optional[Floats3d] = None
+    cursor: Optional[Any] = None
+    delay: Optional[Floats2d] = None
     active: Optional[Floats2d] = None
     probs: Optional[List[Floats2d]] = None
 
@@ -49,7 +52,6 @@ def build_slot_decoder(
     dropout_mlp: float = 0.1,
     token_multiplier: float = 1.0,
     train_token_multiplier: bool = False,
-    project_coeff: float = 1.0,
     max_train_steps_factor: float = 2.0,
     max_predict_steps_factor: float = 1.5,
     slot_state: bool = True,
@@ -66,8 +68,6 @@ def build_slot_decoder(
         and before the output MLP.
     token_multiplier / train_token_multiplier: the factor on memory in the
         attention keys, fixed or trainable.
-    project_coeff: multi-corpus target coefficient (1.0: no gradient for
-        labels the example's corpus does not annotate).
     max_*_steps_factor: step caps (x gold rows in training, x (words + 2) at
         inference).
     slot_state: add the current memory slot (what was written at the pointer
@@ -86,7 +86,6 @@ def build_slot_decoder(
         dropout_mlp=dropout_mlp,
         token_multiplier=token_multiplier,
         train_token_multiplier=train_token_multiplier,
-        project_coeff=project_coeff,
         max_train_steps_factor=max_train_steps_factor,
         max_predict_steps_factor=max_predict_steps_factor,
         slot_state=slot_state,
@@ -193,7 +192,8 @@ def _convert_outputs(model: Model, X_Ytorch: Any, is_train: bool):
     if hasattr(Ytorch, "logits"):
         out = SlotOutput(
             logits=torch2xp(Ytorch.logits.detach()),
-            targets=torch2xp(Ytorch.targets),
+            cursor=torch2xp(Ytorch.cursor),
+            delay=torch2xp(Ytorch.delay),
             active=torch2xp(Ytorch.active),
         )
     else:

@@ -13,16 +13,19 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .actions import ActionVocab, ScoredSpan, probs_to_spans, spans_to_rows
 from .corpora import get_annotated_labels
+from .loss import step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import get_gold_spans, score_spans
 
 logger = logging.getLogger("spacy_sru_ner")
 
 DEFAULT_SPANS_KEY = "sru_ner"
+#: one decoded window: (token offset in its doc, number of words, step probabilities)
+WindowProbs = Tuple[int, int, numpy.ndarray]
 
 default_model_config = """
 [model]
@@ -36,7 +39,6 @@ dropout_scores = 0.0
 dropout_mlp = 0.1
 token_multiplier = 1.0
 train_token_multiplier = false
-project_coeff = 1.0
 max_train_steps_factor = 2.0
 max_predict_steps_factor = 1.5
 slot_state = true
@@ -71,6 +73,10 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "write_ents": False,
         "max_length": 256,
         "masking": True,
+        "project_coeff": 1.0,
+        "shift_bar": 1.0,
+        "positive_weight": 1.0,
+        "decoder_lr_scale": 1.0,
         "scorer": {"@scorers": "spacy_sru_ner.span_scorer.v1"},
     },
     default_score_weights={
@@ -88,6 +94,10 @@ def make_sru_ner(
     write_ents: bool,
     max_length: int,
     masking: bool,
+    project_coeff: float,
+    shift_bar: float,
+    positive_weight: float,
+    decoder_lr_scale: float,
     scorer: Optional[Callable],
 ) -> "SlotNER":
     """Create an ``sru_ner`` component.
@@ -100,6 +110,18 @@ def make_sru_ner(
         docs are split into windows and the spans merged back.
     masking: multi-corpus loss masking for labels an example's corpus does not
         annotate (False gives the naive-merge baseline).
+    project_coeff: with masking, the target of a foreign action (a label the
+        example's corpus does not annotate) is ``min(1, project_coeff * p)``
+        for the model's own probability p: 1.0 gives it no gradient, more
+        than 1 pushes it up (self-training).
+    shift_bar: with masking, a gold SHIFT's target becomes the model's own
+        probability (no gradient) where some foreign action's probability
+        exceeds this bar (1.0: only where the decoder delays the SHIFT, i.e.
+        a foreign action beats SHIFT).
+    positive_weight: weight of the gold TRANSITION/REDUCE targets (the rare
+        positives) in the mean BCE, relative to every other target.
+    decoder_lr_scale: learning rate of the decoder's parameters relative to
+        the optimizer's (the encoder's) rate, e.g. 15 for 3e-4 vs 2e-5.
     """
     return SlotNER(
         nlp.vocab,
@@ -110,6 +132,10 @@ def make_sru_ner(
         write_ents=write_ents,
         max_length=max_length,
         masking=masking,
+        project_coeff=project_coeff,
+        shift_bar=shift_bar,
+        positive_weight=positive_weight,
+        decoder_lr_scale=decoder_lr_scale,
         scorer=scorer,
     )
 
@@ -128,10 +154,19 @@ class SlotNER(TrainablePipe):
         write_ents: bool = False,
         max_length: int = 256,
         masking: bool = True,
+        project_coeff: float = 1.0,
+        shift_bar: float = 1.0,
+        positive_weight: float = 1.0,
+        decoder_lr_scale: float = 1.0,
         scorer: Optional[Callable] = score_spans,
     ) -> None:
         if max_length < 1:
             raise ValueError(f"max_length must be a positive number of tokens, got {max_length}.")
+        for setting, value in (("positive_weight", positive_weight), ("decoder_lr_scale", decoder_lr_scale)):
+            if not value > 0:
+                raise ValueError(f"{setting} of '{name}' must be > 0, got {value}.")
+        if not project_coeff >= 0:
+            raise ValueError(f"project_coeff of '{name}' must be >= 0, got {project_coeff}.")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -143,6 +178,10 @@ class SlotNER(TrainablePipe):
             "write_ents": write_ents,
             "max_length": max_length,
             "masking": masking,
+            "project_coeff": project_coeff,
+            "shift_bar": shift_bar,
+            "positive_weight": positive_weight,
+            "decoder_lr_scale": decoder_lr_scale,
         }
 
     # --- labels ----------------------------------------------------------
@@ -263,20 +302,38 @@ class SlotNER(TrainablePipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[ScoredSpan]]:
         """Decode each doc into scored (start, end, label, score) spans."""
+        return self.spans_from_probs(self.predict_probs(docs), self.cfg["threshold"])
+
+    def predict_probs(self, docs: Iterable[Doc]) -> List[List[WindowProbs]]:
+        """Per doc, the greedy decoder's step probabilities of each window, as
+        ``(token offset, n_words, probs)``. The decision threshold enters only
+        when these are turned into spans (:meth:`spans_from_probs`), so one
+        pass serves any threshold."""
         docs = list(docs)
-        predictions: List[List[ScoredSpan]] = [[] for _ in docs]
+        result: List[List[WindowProbs]] = [[] for _ in docs]
         short = [i for i, doc in enumerate(docs) if len(doc) <= self.segment_length]
         if short:
             windows = self._windows([docs[i] for i in short])
             pieces = [(docs[i], 0) for i in short]
-            for doc_i, spans in self._decode(pieces, windows):
-                predictions[short[doc_i]].extend(spans)
+            for doc_i, window in self._window_probs(pieces, windows):
+                result[short[doc_i]].append(window)
         for i, doc in enumerate(docs):
             if len(doc) > self.segment_length:
                 for piece, windows in self._segments(doc):
-                    for _, spans in self._decode([piece], windows):
-                        predictions[i].extend(spans)
-        return predictions
+                    result[i].extend(window for _, window in self._window_probs([piece], windows))
+        return result
+
+    def spans_from_probs(self, probs: List[List[WindowProbs]], threshold: float) -> List[List[ScoredSpan]]:
+        """The spans of :meth:`predict_probs`'s output at ``threshold``."""
+        actions = self.actions
+        return [
+            [
+                (s + offset, e + offset, label, score)
+                for offset, n_words, window_probs in windows
+                for s, e, label, score in probs_to_spans(window_probs, actions, threshold, n_words=n_words)
+            ]
+            for windows in probs
+        ]
 
     def _segments(self, doc: Doc) -> Iterator[Tuple[Tuple[Doc, int], List[Window]]]:
         """Pieces of a long doc: runs of consecutive windows of up to about
@@ -296,19 +353,19 @@ class SlotNER(TrainablePipe):
             if window is not None:
                 run.append(window)
 
-    def _decode(self, pieces: List[Tuple[Doc, int]], windows: List[Window]) -> Iterator[Tuple[int, List[ScoredSpan]]]:
+    def _window_probs(self, pieces: List[Tuple[Doc, int]], windows: List[Window]) -> Iterator[Tuple[int, WindowProbs]]:
         """Run the model on ``(doc, offset)`` pieces and yield ``(piece index,
-        spans)`` per window, with token offsets in the piece's original doc."""
+        (offset in the piece's original doc, n_words, probs))`` per window."""
         if not windows:
             return
         output = self.model.predict(SlotInput(docs=[doc for doc, _ in pieces], windows=windows))
-        actions = self.actions
-        threshold = self.cfg["threshold"]
         for (piece_i, start, end), probs in zip(windows, output.probs):
-            probs = self.model.ops.to_numpy(probs)
-            offset = pieces[piece_i][1] + start
-            spans = probs_to_spans(probs, actions, threshold, n_words=end - start)
-            yield piece_i, [(s + offset, e + offset, label, score) for s, e, label, score in spans]
+            yield piece_i, (pieces[piece_i][1] + start, end - start, self.model.ops.to_numpy(probs))
+
+    def _decode(self, pieces: List[Tuple[Doc, int]], windows: List[Window]) -> Iterator[Tuple[int, List[ScoredSpan]]]:
+        """As :meth:`_window_probs`, with each window's spans (at the component's threshold)."""
+        for piece_i, window in self._window_probs(pieces, windows):
+            yield piece_i, self.spans_from_probs([[window]], self.cfg["threshold"])[0]
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[List[ScoredSpan]]) -> None:
         """Write spans to ``doc.spans[spans_key]`` (scores in ``attrs["scores"]``)."""
@@ -320,7 +377,10 @@ class SlotNER(TrainablePipe):
                 doc.ents = filter_spans(list(group))
 
     # --- training --------------------------------------------------------
-    def _training_input(self, examples: Sequence[Example]) -> SlotInput:
+    def _gold(self, examples: Sequence[Example]) -> Tuple[List[Window], List[numpy.ndarray], numpy.ndarray]:
+        """The decoding windows of the examples' predicted docs, each window's
+        gold action rows, and its foreign-action mask (1 for the actions of
+        labels its corpus does not annotate; zeros without masking)."""
         docs = [eg.predicted for eg in examples]
         windows = self._windows(docs)
         actions = self.actions
@@ -359,7 +419,11 @@ class SlotNER(TrainablePipe):
                 "check the sentence boundaries of the training docs.",
                 n_gold - n_inside, n_gold, self.cfg["max_length"],
             )
-        return SlotInput(docs=docs, windows=windows, gold=gold_rows, foreign=foreign)
+        return windows, gold_rows, foreign
+
+    def _training_input(self, examples: Sequence[Example]) -> SlotInput:
+        windows, gold_rows, foreign = self._gold(examples)
+        return SlotInput(docs=[eg.predicted for eg in examples], windows=windows, gold=gold_rows, foreign=foreign)
 
     def update(
         self,
@@ -369,7 +433,11 @@ class SlotNER(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Learn from a batch of examples (teacher-forced, masked BCE)."""
+        """Learn from a batch of examples (teacher-forced, masked BCE).
+
+        ``drop`` is the dropout rate of the model's Thinc layers (the tok2vec);
+        the decoder's own dropouts are set in its config.
+        """
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -378,8 +446,9 @@ class SlotNER(TrainablePipe):
         inputs = self._training_input(examples)
         if not inputs.windows:
             return losses
+        set_dropout_rate(self.model, drop)
         output, backprop = self.model.begin_update(inputs)
-        loss, d_logits = self.get_loss(examples, output)
+        loss, d_logits = self._loss(output, inputs.gold, inputs.foreign)
         backprop(d_logits)
         if sgd is not None:
             self.finish_update(sgd)
@@ -387,20 +456,42 @@ class SlotNER(TrainablePipe):
         return losses
 
     def get_loss(self, examples: Iterable[Example], output: SlotOutput) -> Tuple[float, Any]:
-        """Mean binary cross-entropy over actions and active decoder steps.
+        """Weighted mean binary cross-entropy over actions and active decoder
+        steps, with targets built from the examples (see :mod:`.loss`).
 
         Returns the loss and its gradient with respect to the step logits.
         """
-        ops = self.model.ops
-        xp = ops.xp
-        logits, targets, active = output.logits, output.targets, output.active
-        n_actions = logits.shape[-1]
-        denom = float(max(float(active.sum()), 1.0)) * n_actions
-        probs = 1.0 / (1.0 + xp.exp(-logits))
-        d_logits = (probs - targets) * active[..., None] / denom
-        bce = xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))
-        loss = float((bce * active[..., None]).sum() / denom)
-        return loss, d_logits.astype("float32")
+        _, gold_rows, foreign = self._gold(list(examples))
+        return self._loss(output, gold_rows, foreign)
+
+    def _loss(self, output: SlotOutput, gold_rows: List[numpy.ndarray], foreign: numpy.ndarray) -> Tuple[float, Any]:
+        xp = self.model.ops.xp
+        n_rows = max((len(rows) for rows in gold_rows), default=1)
+        gold = numpy.zeros((len(gold_rows), max(n_rows, 1), self.actions.n_actions), dtype="float32")
+        for b, rows in enumerate(gold_rows):
+            gold[b, : len(rows)] = rows
+        targets, positives = step_targets(
+            xp,
+            output.logits,
+            xp.asarray(gold),
+            output.cursor,
+            output.delay,
+            xp.asarray(foreign),
+            project_coeff=self.cfg["project_coeff"],
+            shift_bar=self.cfg["shift_bar"],
+        )
+        return weighted_bce(xp, output.logits, targets, output.active, positives, self.cfg["positive_weight"])
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights; the decoder's at ``decoder_lr_scale`` times the
+        optimizer's learning rate."""
+        scale = self.cfg.get("decoder_lr_scale", 1.0)
+        decoder = self.model.maybe_get_ref("decoder")
+        if scale == 1.0 or decoder is None:
+            self.model.finish_update(sgd)
+            return
+        self.model.get_ref("tok2vec").finish_update(sgd)
+        decoder.finish_update(ScaledOptimizer(sgd, scale))
 
     # --- serialization ---------------------------------------------------
     def _build_for_bytes(self, model_bytes: bytes) -> None:
@@ -445,3 +536,19 @@ class SlotNER(TrainablePipe):
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+
+class ScaledOptimizer:
+    """An optimizer proxy that applies ``lr_scale`` to every update it passes
+    on (Thinc's optimizers take a per-call learning-rate scale); the state
+    (moments, averages, step counts) stays in the wrapped optimizer."""
+
+    def __init__(self, optimizer: Optimizer, lr_scale: float) -> None:
+        self.optimizer = optimizer
+        self.lr_scale = lr_scale
+
+    def __call__(self, key: Any, weights: Any, gradient: Any, *, lr_scale: float = 1.0) -> Any:
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.lr_scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.optimizer, name)

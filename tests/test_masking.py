@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from spacy_sru_ner.actions import EOA, SHIFT, ActionVocab, spans_to_rows
 from spacy_sru_ner.corpora import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder, TrainOutput
+from spacy_sru_ner.loss import step_targets, weighted_bce
 from spacy_sru_ner.model import SlotOutput
 
 from conftest import SMALL_MODEL
@@ -68,16 +69,40 @@ def make_batch(
     )
 
 
-def bce_loss(out: TrainOutput) -> torch.Tensor:
-    """SlotNER.get_loss in torch: mean BCE-with-logits over actions and active steps."""
-    bce = F.binary_cross_entropy_with_logits(out.logits, out.targets, reduction="none")
+class Targets:
+    """A training pass with its targets (as :func:`step_targets` builds them)."""
+
+    def __init__(self, out: TrainOutput, batch: DecoderBatch, shift_bar: float = 1.0, project_coeff: float = 1.0):
+        self.out = out
+        self.logits = out.logits
+        self.active = out.active
+        foreign = batch.foreign if batch.foreign is not None else torch.zeros_like(batch.gold[:, 0])
+        targets, positives = step_targets(
+            numpy,
+            out.logits.detach().numpy(),
+            batch.gold.numpy(),
+            out.cursor.numpy(),
+            out.delay.numpy(),
+            foreign.numpy(),
+            project_coeff=project_coeff,
+            shift_bar=shift_bar,
+        )
+        self.targets = torch.from_numpy(targets)
+        self.positives = torch.from_numpy(positives)
+
+
+def bce_loss(out: Targets, positive_weight: float = 1.0) -> torch.Tensor:
+    """SlotNER.get_loss in torch: weighted mean BCE-with-logits over actions and active steps."""
+    weight = 1.0 + (positive_weight - 1.0) * out.positives
+    bce = F.binary_cross_entropy_with_logits(out.logits, out.targets, weight=weight, reduction="none")
     denom = out.active.sum().clamp(min=1.0) * out.logits.shape[-1]
     return (bce * out.active.unsqueeze(-1)).sum() / denom
 
 
-def logit_grad(decoder: SlotDecoder, batch: DecoderBatch) -> Tuple[TrainOutput, torch.Tensor]:
-    out = decoder.forward_train(batch)
-    loss = bce_loss(out)
+def logit_grad(decoder: SlotDecoder, batch: DecoderBatch, **settings) -> Tuple[Targets, torch.Tensor]:
+    positive_weight = settings.pop("positive_weight", 1.0)
+    out = Targets(decoder.forward_train(batch), batch, **settings)
+    loss = bce_loss(out, positive_weight)
     (grad,) = torch.autograd.grad(loss, out.logits)
     return out, grad
 
@@ -95,9 +120,8 @@ def test_foreign_actions_get_no_gradient():
     gold_eoa = out.targets[..., EOA] == 1
     assert not out.targets.requires_grad
     # foreign (Disease) actions: target = own probability, so d loss / d logit =
-    # (sigmoid(logit) - target) / denom is 0. Not bit-exact: torch's vectorised sigmoid
-    # of the (B, A) step tensor and of the stacked (B, T, A) tensor can differ by one
-    # float32 ulp, so allow one ulp (2**-24 for p < 1) over the loss denominator.
+    # (sigmoid(logit) - target) / denom is 0 (up to torch's and numpy's sigmoid
+    # differing by one float32 ulp: 2**-24 for p < 1, over the loss denominator).
     denom = float(out.active.sum()) * VOCAB.n_actions
     ulp = 2.0**-24 / denom
     for action in DIS:
@@ -130,21 +154,65 @@ def test_without_masking_foreign_labels_are_negatives():
             assert torch.all(grad[..., action][active] > 0)
 
 
-def test_get_loss_matches_torch_bce():
-    """SlotNER.get_loss (numpy) gives the same loss and gradient as torch's BCE,
-    and its gradient for foreign actions is zero up to float rounding."""
+@pytest.mark.parametrize("positive_weight", [1.0, 5.0])
+def test_weighted_bce_matches_torch_bce(positive_weight):
+    """The loss of SlotNER (numpy) gives the same loss and gradient as torch's
+    weighted BCE, and its gradient for foreign actions is exactly zero, also
+    with positives up-weighted."""
     decoder = make_decoder()
-    out, grad = logit_grad(decoder, make_batch(SEQUENCES, foreign=[["Disease"], ["Disease"]]))
-    nlp = spacy.blank("en")
-    pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL})
-    output = SlotOutput(
-        logits=out.logits.detach().numpy(), targets=out.targets.numpy(), active=out.active.numpy()
+    out, grad = logit_grad(
+        decoder, make_batch(SEQUENCES, foreign=[["Disease"], ["Disease"]]), positive_weight=positive_weight
     )
-    loss, d_logits = pipe.get_loss([], output)
-    assert loss == pytest.approx(float(bce_loss(out).detach()), rel=1e-5)
+    loss, d_logits = weighted_bce(
+        numpy, out.logits.detach().numpy(), out.targets.numpy(), out.active.numpy(), out.positives.numpy(),
+        positive_weight,
+    )
+    assert loss == pytest.approx(float(bce_loss(out, positive_weight).detach()), rel=1e-5)
     numpy.testing.assert_allclose(d_logits, grad.numpy(), atol=1e-7)
     gold_eoa = out.targets.numpy()[..., EOA] == 1
-    assert numpy.abs(d_logits[..., DIS][~gold_eoa]).max() < 1e-8
+    assert numpy.all(d_logits[..., DIS][~gold_eoa] == 0)
+
+
+def test_positive_weight_only_weighs_own_gold_transitions_and_reduces():
+    decoder = make_decoder()
+    # coefficient 3: foreign targets min(1, 3p) can reach exactly 1 without being gold positives
+    batch = make_batch(SEQUENCES, foreign=[["Disease"], ["Disease"]])
+    out = Targets(decoder.forward_train(batch), batch, project_coeff=3.0)
+    positives = out.positives.numpy().astype(bool)
+    targets = out.targets.numpy()
+    assert positives.any()
+    assert not positives[..., [EOA, SHIFT] + DIS].any()
+    assert numpy.all(targets[positives] == 1)
+    own_gold = numpy.zeros_like(positives)
+    own_gold[..., CHEM] = targets[..., CHEM] == 1
+    numpy.testing.assert_array_equal(positives, own_gold)
+    # the gradient of every non-positive target is the unweighted one
+    _, plain = logit_grad(decoder, batch, project_coeff=3.0)
+    _, weighted = logit_grad(decoder, batch, project_coeff=3.0, positive_weight=5.0)
+    torch.testing.assert_close(weighted[~out.positives.bool()], plain[~out.positives.bool()])
+    torch.testing.assert_close(weighted[out.positives.bool()], 5 * plain[out.positives.bool()])
+
+
+def test_pipe_loss_gives_foreign_actions_zero_gradient():
+    """Through SlotNER.update's own loss: positive_weight 5 with masking still
+    leaves the actions of unannotated labels without gradient."""
+    nlp, pipe = make_pipe()
+    pipe.cfg["positive_weight"] = 5.0
+    nlp.initialize()
+    examples = [
+        make_example(nlp, WORDS, [(0, 1, "Chemical")], ["Chemical"]),
+        make_example(nlp, WORDS, [(3, 4, "Disease"), (0, 1, "Chemical")], ["Chemical", "Disease"]),
+    ]
+    inputs = pipe._training_input(examples)
+    output, _ = pipe.model.begin_update(inputs)
+    loss, d_logits = pipe.get_loss(examples, output)
+    assert loss > 0
+    gene = [pipe.actions.transition("Gene"), pipe.actions.reduce("Gene")]
+    disease = [pipe.actions.transition("Disease"), pipe.actions.reduce("Disease")]
+    eoa_step = numpy.arange(d_logits.shape[1])[None, :] >= (output.active.sum(1)[:, None] - 1)
+    assert numpy.all(d_logits[..., gene][~eoa_step] == 0)
+    assert numpy.all(d_logits[0][..., disease][~eoa_step[0]] == 0)
+    assert numpy.all(d_logits[1][..., disease][output.active[1] > 0] != 0)
 
 
 def constant_decoder(shift: float, foreign: float) -> SlotDecoder:
@@ -175,7 +243,8 @@ def test_delayed_shift_replays_gold_shift_once():
     pointers = record_pointers(decoder)
     # sequence 0 from a Chemical-only corpus; sequence 1 annotates both labels
     sequences = [(3, [(1, 2, "Chemical")]), (3, [(1, 2, "Chemical")])]
-    out = decoder.forward_train(make_batch(sequences, foreign=[["Disease"], []]))
+    batch = make_batch(sequences, foreign=[["Disease"], []])
+    out = Targets(decoder.forward_train(batch), batch)
     gold = spans_to_rows(3, [(1, 2, "Chemical")], VOCAB)  # S, TR(C), S, RE(C), S, EOA
     assert [int(numpy.argmax(r)) for r in gold] == [SHIFT, TR_CHEM, SHIFT, RE_CHEM, SHIFT, EOA]
     p_shift = float(torch.sigmoid(torch.tensor(0.0)))
@@ -204,13 +273,37 @@ def test_no_delay_when_shift_is_more_probable_or_masking_off():
     sequences = [(3, [(1, 2, "Chemical")])]
     n_rows = len(spans_to_rows(3, [(1, 2, "Chemical")], VOCAB))
     decoder = constant_decoder(shift=2.0, foreign=1.0)  # P(SHIFT) > P(TR(Disease))
-    out = decoder.forward_train(make_batch(sequences, foreign=[["Disease"]]))
+    batch = make_batch(sequences, foreign=[["Disease"]])
+    out = Targets(decoder.forward_train(batch), batch)
     assert out.logits.shape[1] == n_rows
     assert set(out.targets[0, :, SHIFT].tolist()) == {0.0, 1.0}
     decoder = constant_decoder(shift=0.0, foreign=3.0)
-    out = decoder.forward_train(make_batch(sequences, foreign=None))
+    batch = make_batch(sequences, foreign=None)
+    out = Targets(decoder.forward_train(batch), batch)
     assert out.logits.shape[1] == n_rows
     assert set(out.targets[0, :, SHIFT].tolist()) == {0.0, 1.0}
+
+
+def test_shift_bar_softens_the_shift_target_without_delaying():
+    """P(TR(Disease)) = 0.73 < P(SHIFT) = 0.88: no delay, so the gold SHIFT is a hard
+    1 with the default bar; a bar of 0.5 makes it the model's own probability, and
+    the steps (pointer, gold rows) stay those of the gold."""
+    sequences = [(3, [(1, 2, "Chemical")])]
+    gold = spans_to_rows(3, [(1, 2, "Chemical")], VOCAB)
+    decoder = constant_decoder(shift=2.0, foreign=1.0)
+    batch = make_batch(sequences, foreign=[["Disease"]])
+    train_out = decoder.forward_train(batch)
+    assert not train_out.delay.any()
+    hard = Targets(train_out, batch)
+    soft = Targets(train_out, batch, shift_bar=0.5)
+    assert train_out.logits.shape[1] == len(gold)
+    is_shift = torch.from_numpy(gold[:, SHIFT] == 1)
+    assert torch.all(hard.targets[0, is_shift, SHIFT] == 1)
+    p_shift = float(torch.sigmoid(torch.tensor(2.0)))
+    torch.testing.assert_close(soft.targets[0, is_shift, SHIFT], torch.full((int(is_shift.sum()),), p_shift))
+    assert torch.equal(soft.targets[0, ~is_shift, SHIFT], hard.targets[0, ~is_shift, SHIFT])
+    # a bar above the foreign probability changes nothing
+    assert torch.equal(Targets(train_out, batch, shift_bar=0.8).targets, hard.targets)
 
 
 # --- pipe level: foreign masks from the reference docs ---------------------------

@@ -1,0 +1,80 @@
+"""Training targets and the loss of ``sru_ner``, built from the gold rows and
+the decoder's logits (array code, numpy or cupy; no model state).
+
+The decoder runs teacher-forced and reports, per step, which gold row it was
+aligned with (``cursor``) and whether it delayed a gold SHIFT (``delay``, the
+multi-corpus rule). The targets are then:
+
+* the gold row the step was aligned with;
+* for actions of labels the example's corpus does not annotate ("foreign"),
+  ``min(1, project_coeff * p)`` with ``p`` the model's own probability (so with
+  coefficient 1 they get no gradient), except at the gold EOA row;
+* the gold SHIFT becomes the model's own SHIFT probability (no gradient) where
+  the decoder delayed it, and where some foreign action's probability exceeds
+  ``shift_bar``: the model may be opening or closing a span of a label this
+  corpus does not annotate, so it is not taught to move on;
+* gold TRANSITION/REDUCE targets that are exactly 1 (never foreign ones) weigh
+  ``positive_weight`` times as much as the other targets in the mean BCE.
+"""
+from typing import Any, Tuple
+
+from .actions import EOA, N_SPECIAL, SHIFT
+
+
+def sigmoid(xp: Any, x: Any) -> Any:
+    return 1.0 / (1.0 + xp.exp(-x))
+
+
+def step_targets(
+    xp: Any,
+    logits: Any,
+    gold: Any,
+    cursor: Any,
+    delay: Any,
+    foreign: Any,
+    *,
+    project_coeff: float = 1.0,
+    shift_bar: float = 1.0,
+) -> Tuple[Any, Any]:
+    """The targets of every decoder step.
+
+    logits: (B, T, A) step logits. gold: (B, R, A) gold rows (zero-padded).
+    cursor: (B, T) gold row of each step. delay: (B, T) 1 where the decoder
+    delayed a gold SHIFT. foreign: (B, A) 1 for the actions of labels the
+    window's corpus does not annotate.
+
+    Returns ``(targets, positives)``: the (B, T, A) targets and a 0/1 mask of
+    the gold TRANSITION/REDUCE targets that are exactly 1 (own labels only).
+    """
+    B, T, A = logits.shape
+    batch = xp.arange(B)[:, None]
+    rows = gold[batch, cursor.astype("int64")]  # (B, T, A)
+    own = 1.0 - foreign[:, None, :]
+    positives = (rows == 1.0) * own
+    positives[..., :N_SPECIAL] = 0.0
+    if not foreign.any():
+        return rows, positives
+    probs = sigmoid(xp, logits)
+    not_eoa = 1.0 - rows[..., EOA : EOA + 1]
+    projected = probs * foreign[:, None, :] * not_eoa
+    targets = rows + xp.minimum(project_coeff * projected, 1.0)
+    foreign_best = projected.max(axis=-1)
+    soft_shift = (rows[..., SHIFT] > 0) & ((delay > 0) | (foreign_best > shift_bar))
+    targets[..., SHIFT] = xp.where(soft_shift, probs[..., SHIFT], targets[..., SHIFT])
+    return targets.astype(logits.dtype), positives
+
+
+def weighted_bce(
+    xp: Any, logits: Any, targets: Any, active: Any, positives: Any, positive_weight: float = 1.0
+) -> Tuple[float, Any]:
+    """Mean binary cross-entropy with logits over the actions of the active
+    steps, positives weighted by ``positive_weight``. Returns the loss and its
+    gradient with respect to the logits."""
+    n_actions = logits.shape[-1]
+    denom = float(max(float(active.sum()), 1.0)) * n_actions
+    weights = active[..., None] * (1.0 + (positive_weight - 1.0) * positives) / denom
+    probs = sigmoid(xp, logits)
+    d_logits = (probs - targets) * weights
+    bce = xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))
+    loss = float((bce * weights).sum())
+    return loss, d_logits.astype("float32")

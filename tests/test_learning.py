@@ -1,0 +1,115 @@
+"""The training settings of sru_ner: dropout from ``update``, the decoder's
+learning-rate scale, and the component settings' validation."""
+import numpy
+import pytest
+import spacy
+from thinc.api import Adam
+
+from conftest import SMALL_MODEL, make_examples, nested_docs
+
+
+def _pipeline(config=None, seed: int = 0):
+    spacy.util.fix_random_seed(seed)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, **(config or {})})
+    examples = make_examples(nlp, nested_docs(8))
+    nlp.initialize(lambda: examples)
+    return nlp, examples
+
+
+def _loss(pipe, examples, drop: float) -> float:
+    return pipe.update(examples, drop=drop, sgd=None)["sru_ner"]
+
+
+def test_update_passes_drop_to_the_model():
+    """Decoder dropouts are 0 in SMALL_MODEL, so only ``drop`` (the tok2vec's
+    dropout) can make two losses on the same weights differ."""
+    nlp, examples = _pipeline()
+    pipe = nlp.get_pipe("sru_ner")
+    assert _loss(pipe, examples, 0.0) == _loss(pipe, examples, 0.0)
+    assert _loss(pipe, examples, 0.5) != _loss(pipe, examples, 0.5)
+    rates = [node.attrs["dropout_rate"] for node in pipe.model.walk() if node.name == "dropout"]
+    assert rates and all(rate == 0.5 for rate in rates)
+
+
+def _mean_step(before, after):
+    return float(numpy.mean([numpy.abs(after[k] - before[k]).mean() for k in before]))
+
+
+def _params(model):
+    params = {}
+    for node in model.walk():
+        for name in node.param_names:
+            params[(node.id, name)] = node.get_param(name).copy()
+        for shim in node.shims:
+            for name, tensor in shim._model.named_parameters():
+                if tensor.requires_grad:
+                    params[(shim.id, name)] = tensor.detach().numpy().copy()
+    return params
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_decoder_learn_rate_scale(scale):
+    nlp, examples = _pipeline({"decoder_lr_scale": scale})
+    pipe = nlp.get_pipe("sru_ner")
+    tok2vec, decoder = pipe.model.get_ref("tok2vec"), pipe.model.get_ref("decoder")
+    before_enc, before_dec = _params(tok2vec), _params(decoder)
+    optimizer = Adam(0.001, L2=0.0, grad_clip=0.0)
+    pipe.update(examples, sgd=optimizer)
+    encoder_step = _mean_step(before_enc, _params(tok2vec))
+    decoder_step = _mean_step(before_dec, _params(decoder))
+    assert encoder_step > 0 and decoder_step > 0
+    # Adam's first step moves each parameter with a gradient by about the learning rate
+    if scale == 1.0:
+        assert 0.2 < decoder_step / encoder_step < 5
+    else:
+        assert decoder_step / encoder_step > 5
+        assert decoder_step > 5 * 0.001 * 0.5
+    # the optimizer's state is the real optimizer's (one Adam step per parameter)
+    assert all(count == 1 for count in optimizer.nr_update.values())
+
+
+@pytest.mark.parametrize(
+    "setting,value", [("positive_weight", 0.0), ("decoder_lr_scale", -1.0), ("project_coeff", -0.5)]
+)
+def test_invalid_training_settings_raise(setting, value):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=setting):
+        nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, setting: value})
+
+
+def test_positive_weight_raises_the_loss_of_rare_positives():
+    """At initialization every action is about equally likely, so up-weighting
+    the gold TRANSITION/REDUCE targets raises the loss."""
+    losses = {}
+    for weight in (1.0, 5.0):
+        nlp, examples = _pipeline({"positive_weight": weight})
+        losses[weight] = _loss(nlp.get_pipe("sru_ner"), examples, 0.0)
+    assert losses[5.0] > losses[1.0]
+
+
+def test_tune_threshold_scores_match_evaluate(trained, tmp_path):
+    """The scores of tune_threshold (one decoder pass, then every threshold)
+    equal those of running the pipeline with that threshold."""
+    from spacy.tokens import DocBin
+
+    from spacy_sru_ner.threshold import tune_threshold
+
+    nlp, examples, _ = trained
+    path = tmp_path / "dev.spacy"
+    DocBin(docs=[eg.reference for eg in examples], store_user_data=True).to_disk(path)
+    pipe = nlp.get_pipe("sru_ner")
+    try:
+        result = tune_threshold(nlp, [path], grid=[0.2, 0.5, 0.95])
+        assert set(result["scores"]) == {0.2, 0.5, 0.95}
+        for threshold, prf in result["scores"].items():
+            pipe.cfg["threshold"] = threshold
+            assert nlp.evaluate(examples)["spans_sru_ner_f"] == pytest.approx(prf["f"])
+        assert result["scores"][0.95]["r"] < result["scores"][0.5]["r"]
+        # ties go to the threshold nearest the previous one (0.5 reaches F = 1.0 here)
+        assert result["threshold"] == 0.5 and result["scores"][0.5]["f"] == 1.0
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            tune_threshold(nlp, [path], grid=[0.0, 0.5])
+    finally:
+        pipe.cfg["threshold"] = 0.5
+        nlp.get_pipe_config("sru_ner")["threshold"] = 0.5
