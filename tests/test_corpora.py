@@ -167,6 +167,31 @@ def test_sampling_counts(corpora):
     assert {eg.reference.text for epoch in epochs for eg in epoch} == {t for t, _ in CHEM_DOCS + GENE_DOCS}
 
 
+def test_mention_fraction_oversamples_docs_with_mentions(tmp_path):
+    nlp = spacy.blank("en")
+    sparse = [("Mice were used .", [(0, 1, "Species")])] + [(f"No mention {i} here .", []) for i in range(9)]
+    dense = [(f"aspirin {i}", [(0, 1, "Chemical")]) for i in range(10)]
+    paths = {
+        "sparse": str(write_docbin(tmp_path / "sparse.spacy", sparse)),
+        "dense": str(write_docbin(tmp_path / "dense.spacy", dense)),
+    }
+
+    def share_with_mentions(reader):
+        drawn = [eg for _ in range(100) for eg in reader(nlp) if get_corpus_name(eg.reference) == "sparse"]
+        return sum(bool(spans(eg.reference)) for eg in drawn) / len(drawn)
+
+    assert share_with_mentions(MultiCorpus(paths, sampling="uniform", seed=0)) < 0.2
+    assert 0.4 < share_with_mentions(MultiCorpus(paths, sampling="uniform", mention_fraction=0.5, seed=0)) < 0.6
+    assert share_with_mentions(MultiCorpus(paths, sampling="uniform", mention_fraction=1.0, seed=0)) == 1.0
+    # a corpus with no doc without mentions is drawn as it is
+    dense_only = MultiCorpus({"dense": paths["dense"]}, sampling="uniform", mention_fraction=0.0, seed=0)
+    assert len(list(dense_only(nlp))) == 10
+    with pytest.raises(ValueError, match="uniform"):
+        MultiCorpus(paths, mention_fraction=0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        MultiCorpus(paths, sampling="uniform", mention_fraction=1.5)
+
+
 def test_seeded_determinism(corpora):
     nlp = spacy.blank("en")
     for sampling in ("proportional", "uniform"):
