@@ -29,12 +29,28 @@ def test_spacy_train_and_evaluate_end_to_end(tmp_path):
     stats = convert_file(DEMO_TRAIN, train, "genia", limit=40)
     assert stats.written.docs == 40
     convert_file(DEMO_DEV, dev, "genia", limit=20)
+    curve = tmp_path / "curve.jsonl"
     out = _run(
         [sys.executable, "-m", "spacy", "train", str(DEMO_CONFIG), "--output", str(tmp_path / "out"),
-         "--paths.train", str(train), "--paths.dev", str(dev), *TINY],
+         "--paths.train", str(train), "--paths.dev", str(dev), *TINY,
+         "--training.logger.@loggers=spacy_sru_ner.CurveLogger.v1", f"--training.logger.path={curve}"],
         tmp_path,
     )
     assert "LOSS SRU_NER" in out and "SPANS_SRU_" in out
+    # the curve logger: one record per evaluation (steps 0, 6, 12), training time growing
+    records = [json.loads(line) for line in curve.read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 6, 12]
+    assert all(0 <= a["train_seconds"] <= b["train_seconds"] for a, b in zip(records, records[1:]))
+    assert all(r["score"] == r["scores"]["spans_sru_ner_f"] for r in records)
+    png = tmp_path / "curves.png"
+    out = _run(
+        [sys.executable, "-m", "spacy_sru_ner", "plot-curves", str(png), f"tiny={curve}", f"again={curve}",
+         "--summary", str(tmp_path / "summary.json")],
+        tmp_path,
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [row["last"]["step"] for row in summary] == [12, 12]
     model_dir = tmp_path / "out" / "model-last"
     meta = json.loads((model_dir / "meta.json").read_text())
     assert "spans_sru_ner_f" in meta["performance"]
@@ -51,3 +67,27 @@ def test_spacy_train_and_evaluate_end_to_end(tmp_path):
     assert "SPAN F" in out
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert set(scores["spans_sru_ner_per_type"]) <= {"DNA", "RNA", "protein", "cell_line", "cell_type"}
+    # tune-threshold: the decoder runs once, every threshold is scored, the best is stored
+    tuned = tmp_path / "tuned"
+    out = _run(
+        [sys.executable, "-m", "spacy_sru_ner", "tune-threshold", str(model_dir), str(dev), "--output", str(tuned),
+         "--grid", "0.3,0.5,0.7"],
+        tmp_path,
+    )
+    result = json.loads((tuned / "threshold.json").read_text())
+    assert set(result["scores"]) == {"0.30", "0.50", "0.70"} and result["previous"] == 0.5
+    best = result["threshold"]
+    assert result["scores"][f"{best:.2f}"]["f"] == max(s["f"] for s in result["scores"].values())
+    reloaded = spacy.load(tuned)
+    assert reloaded.get_pipe("sru_ner").cfg["threshold"] == best
+    assert reloaded.config["components"]["sru_ner"]["threshold"] == best
+
+
+def test_plot_curves_reports_a_bad_curve_file(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"step": 0, "score": 0.1, "train_seconds": 1}\nnot json\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_sru_ner", "plot-curves", str(tmp_path / "x.png"), f"bad={bad}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1 and f"{bad}:2" in result.stderr

@@ -1,0 +1,137 @@
+"""Learning curves: a ``spacy train`` logger that records every evaluation with
+the training time spent so far, and a plot of dev F against updates and seconds.
+
+    python -m spacy train CONFIG --output DIR \\
+        --training.logger.@loggers spacy_sru_ner.CurveLogger.v1 --training.logger.path DIR/curve.jsonl
+    python -m spacy_sru_ner plot-curves curves.png sru_ner=DIR/curve.jsonl spancat=OTHER/curve.jsonl
+
+Training seconds exclude the time spent evaluating (``nlp.evaluate`` is timed
+and subtracted), so runs that evaluate at different cost compare fairly.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from spacy.util import registry
+
+PathLike = Union[str, Path]
+LOGGER_NAME = "spacy_sru_ner.CurveLogger.v1"
+
+
+@registry.loggers(LOGGER_NAME)
+def curve_logger(path: Optional[str] = None, progress_bar: bool = False) -> Callable:
+    """spaCy's console logger, plus one JSON line per evaluation in ``path``:
+    ``{"step", "epoch", "words", "train_seconds", "score", "scores", "losses"}``
+    (``scores``: every dev score, per-type ones included)."""
+    from spacy.training.loggers import console_logger
+
+    console = console_logger(progress_bar=progress_bar)
+
+    def setup(nlp, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[Callable, Callable]:
+        log_console, finalize_console = console(nlp, stdout, stderr)
+        evaluate = nlp.evaluate
+        eval_seconds = [0.0]
+
+        def timed_evaluate(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+            start_eval = time.perf_counter()
+            try:
+                return evaluate(*args, **kwargs)
+            finally:
+                eval_seconds[0] += time.perf_counter() - start_eval
+
+        nlp.evaluate = timed_evaluate
+        file_ = None
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            file_ = Path(path).open("w", encoding="utf8")
+        start = time.perf_counter()
+
+        def log_step(info: Optional[Dict[str, Any]]) -> None:
+            log_console(info)
+            if file_ is None or info is None or info.get("score") is None:
+                return
+            record = {
+                "step": info["step"],
+                "epoch": info["epoch"],
+                "words": info["words"],
+                "train_seconds": round(time.perf_counter() - start - eval_seconds[0], 3),
+                "score": info["score"],
+                "scores": info["other_scores"],
+                "losses": info["losses"],
+            }
+            file_.write(json.dumps(record) + "\n")
+            file_.flush()
+
+        def finalize() -> None:
+            finalize_console()
+            if file_ is not None:
+                file_.close()
+            if vars(nlp).get("evaluate") is timed_evaluate:
+                del nlp.evaluate
+
+        return log_step, finalize
+
+    return setup
+
+
+def read_curve(path: PathLike) -> List[Dict[str, Any]]:
+    """The records of a curve file; a clear error names a bad line."""
+    records = []
+    with Path(path).open(encoding="utf8") as file_:
+        for i, line in enumerate(file_, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{i}: not a JSON line ({err.msg}).") from None
+    if not records:
+        raise ValueError(f"{path}: no evaluations recorded (was the run's eval_frequency above its steps?).")
+    return records
+
+
+def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: str = "") -> Path:
+    """Plot dev F (the training score, in %) of each ``(name, curve file)``
+    against updates and against training seconds, side by side, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for name, path in runs:
+        records = read_curve(path)
+        scores = [100 * r["score"] for r in records]
+        by_step.plot([r["step"] for r in records], scores, marker=".", label=name)
+        by_time.plot([r["train_seconds"] for r in records], scores, marker=".", label=name)
+    by_step.set_xlabel("updates")
+    by_time.set_xlabel("training seconds (evaluation excluded)")
+    by_step.set_ylabel("dev F (%)")
+    for ax in (by_step, by_time):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110)
+    plt.close(fig)
+    return output
+
+
+def summarize_curves(runs: Sequence[Tuple[str, PathLike]]) -> List[Dict[str, Any]]:
+    """Per run: the last and the best evaluation (step, seconds, score)."""
+    rows = []
+    for name, path in runs:
+        records = read_curve(path)
+        best = max(records, key=lambda r: r["score"])
+        last = records[-1]
+        rows.append({
+            "name": name, "file": str(path),
+            "last": {k: last[k] for k in ("step", "train_seconds", "score")},
+            "best": {k: best[k] for k in ("step", "train_seconds", "score")},
+        })
+    return rows

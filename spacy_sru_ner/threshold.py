@@ -1,0 +1,140 @@
+"""Pick the decision threshold of a trained ``sru_ner`` on dev data:
+``python -m spacy_sru_ner tune-threshold MODEL DEV.spacy [...] --output DIR``.
+
+The threshold only decides which TRANSITION/REDUCE actions of a step are
+taken once the greedy decoder has run (the steps themselves follow the argmax),
+so the decoder runs once and every candidate threshold is scored on the same
+step probabilities. The best one (micro F over all dev mentions, each corpus
+scored on the labels it annotates) is stored in the component's cfg and
+config, and the pipeline is saved.
+"""
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from spacy.language import Language
+from spacy.tokens import Span, SpanGroup
+
+from .evaluate import load_eval_examples, model_label_settings, parse_corpus_label_map
+from .scorer import score_spans
+
+PathLike = Union[str, Path]
+DEFAULT_GRID = tuple(round(0.05 * i, 2) for i in range(2, 19))  # 0.10 .. 0.90
+
+
+def find_component(nlp: Language, name: Optional[str] = None):
+    """The named component, or the pipeline's only ``sru_ner`` component."""
+    from .pipe import SlotNER
+
+    if name is not None:
+        pipe = nlp.get_pipe(name)
+        if not isinstance(pipe, SlotNER):
+            raise ValueError(f"Component '{name}' is not an sru_ner component ({type(pipe).__name__}).")
+        return name, pipe
+    found = [(n, p) for n, p in nlp.pipeline if isinstance(p, SlotNER)]
+    if len(found) != 1:
+        raise ValueError(
+            f"Expected one sru_ner component in the pipeline {nlp.pipe_names}, found {len(found)}: "
+            "name it with --component."
+        )
+    return found[0]
+
+
+def tune_threshold(
+    nlp: Language,
+    paths: Sequence[PathLike],
+    *,
+    component: Optional[str] = None,
+    grid: Sequence[float] = DEFAULT_GRID,
+    label_map: Optional[str] = None,
+    batch_size: int = 64,
+) -> Dict[str, Any]:
+    """Score every threshold of ``grid`` on the dev files and set the best.
+
+    Returns ``{"component", "threshold", "previous", "scores": {threshold: {p, r, f}}}``
+    (fractions). Ties go to the threshold nearest the previous one.
+    """
+    if not paths:
+        raise ValueError("No dev files given.")
+    if not grid or any(not 0.0 < t < 1.0 for t in grid):
+        raise ValueError(f"Thresholds must lie strictly between 0 and 1, got {list(grid)}.")
+    name, pipe = find_component(nlp, component)
+    global_map, per_corpus = parse_corpus_label_map(label_map)
+    config_maps, prefix_labels, _ = model_label_settings(nlp)
+    for corpus in set(config_maps) | set(per_corpus):
+        per_corpus[corpus] = {**config_maps.get(corpus, {}), **global_map, **per_corpus.get(corpus, {})}
+    examples = []
+    for path in paths:
+        for group in load_eval_examples(
+            nlp, path, spans_key=pipe.key, label_map=global_map, corpus_label_maps=per_corpus,
+            prefix_labels=prefix_labels,
+        ).values():
+            examples.extend(group)
+    before = [p for _, p in nlp.pipeline[: nlp.pipe_names.index(name)]]
+    docs = [eg.predicted for eg in examples]
+    for upstream in before:
+        docs = list(upstream.pipe(docs, batch_size=batch_size))
+    probs = []
+    for start in range(0, len(docs), batch_size):
+        probs.extend(pipe.predict_probs(docs[start : start + batch_size]))
+    previous = float(pipe.cfg["threshold"])
+    prefix = f"spans_{pipe.key}"
+    scores: Dict[float, Dict[str, float]] = {}
+    for threshold in sorted(set(float(t) for t in grid) | {previous}):
+        for eg, doc, spans in zip(examples, docs, pipe.spans_from_probs(probs, threshold)):
+            doc.spans[pipe.key] = SpanGroup(doc, name=pipe.key, spans=[Span(doc, s, e, label=l) for s, e, l, _ in spans])
+            eg.predicted = doc
+        score = score_spans(examples, spans_key=pipe.key)
+        scores[threshold] = {k: float(score[f"{prefix}_{k}"]) for k in ("p", "r", "f")}
+    best = max(scores, key=lambda t: (round(scores[t]["f"], 10), -abs(t - previous)))
+    pipe.cfg["threshold"] = best
+    nlp.get_pipe_config(name)["threshold"] = best
+    return {"component": name, "threshold": best, "previous": previous, "scores": scores}
+
+
+def tune_threshold_cli_main(
+    model: PathLike,
+    data: Sequence[PathLike],
+    *,
+    output: Optional[PathLike] = None,
+    component: Optional[str] = None,
+    grid: Optional[str] = None,
+    label_map: Optional[str] = None,
+    gpu_id: int = -1,
+    batch_size: int = 64,
+) -> Dict[str, Any]:
+    """Load ``model``, tune, print the table, save the pipeline to ``output``
+    (default: the model folder itself) with ``threshold.json`` beside it."""
+    import spacy
+    import srsly
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    for path in data:
+        if not Path(path).exists():
+            raise ValueError(f"{path}: file not found.")
+    thresholds = DEFAULT_GRID
+    if grid:
+        try:
+            thresholds = tuple(float(t) for t in grid.split(",") if t.strip())
+        except ValueError:
+            raise ValueError(f"--grid: expected comma-separated numbers, got {grid!r}") from None
+    if output is None:
+        if not Path(model).is_dir():
+            raise ValueError(f"{model} is not a pipeline folder: give --output to save the tuned pipeline.")
+        output = model
+    nlp = spacy.load(model)
+    result = tune_threshold(nlp, data, component=component, grid=thresholds, label_map=label_map, batch_size=batch_size)
+    print(f"{'threshold':>9} {'P':>7} {'R':>7} {'F':>7}")
+    for t, s in result["scores"].items():
+        mark = "  <- best" if t == result["threshold"] else ("  (previous)" if t == result["previous"] else "")
+        print(f"{t:>9.2f} {100 * s['p']:>7.2f} {100 * s['r']:>7.2f} {100 * s['f']:>7.2f}{mark}")
+    output = Path(output)
+    nlp.to_disk(output)
+    srsly.write_json(
+        output / "threshold.json",
+        {"model": str(model), "data": [str(p) for p in data], **result,
+         "scores": {f"{t:.2f}": s for t, s in result["scores"].items()}},
+    )
+    gain = result["scores"][result["threshold"]]["f"] - result["scores"][result["previous"]]["f"]
+    print(f"✔ threshold {result['previous']:.2f} -> {result['threshold']:.2f} (dev F {100 * gain:+.2f}); saved {output}")
+    return result
