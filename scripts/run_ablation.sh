@@ -46,6 +46,12 @@ do_convert() {
 set_overrides() {  # NAME
     case "$1" in
         multi_masked) ARGS=(--components.sru_ner.masking true) ;;
+        # the loss before issue 9: no positive weighting, one learning rate, no tok2vec dropout
+        multi_masked_v0) ARGS=(--components.sru_ner.masking true --components.sru_ner.positive_weight 1
+                               --components.sru_ner.decoder_lr_scale 1 --training.dropout 0) ;;
+        # one change each on top of multi_masked
+        multi_shift_bar) ARGS=(--components.sru_ner.masking true --components.sru_ner.shift_bar 0.5) ;;
+        multi_mentions) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5) ;;
         multi_unmasked) ARGS=(--components.sru_ner.masking false) ;;
         single_bc5cdr_chem)
             ARGS=(--paths.train_bc5cdr_disease null --paths.dev_bc5cdr_disease null
@@ -91,6 +97,9 @@ models = [
     ("single_linnaeus", "single linnaeus"),
     ("multi_masked", "multi, masking = true"),
     ("multi_unmasked", "multi, masking = false"),
+    ("multi_masked_v0", "multi, masking = true, loss before issue 9"),
+    ("multi_shift_bar", "multi, masking = true, shift_bar = 0.5"),
+    ("multi_mentions", "multi, masking = true, mention_fraction = 0.5"),
 ]
 corpora = [("bc5cdr_chem", "BC5CDR-chem (Chemical)"), ("bc5cdr_disease", "BC5CDR-disease (Disease)"),
            ("linnaeus", "linnaeus (Species)")]
@@ -114,7 +123,9 @@ for key, title in models:
             cells.append(f"{100*c['p']:.1f} / {100*c['r']:.1f} / {100*c['f']:.1f}")
     secs = (out / key / "train_seconds.txt")
     secs = secs.read_text().strip() if secs.exists() else "?"
-    print(f"| {title} | " + " | ".join(cells) + f" | {secs} | {os.environ['MAX_STEPS']} |")
+    steps = (out / key / "steps.txt")
+    steps = steps.read_text().strip() if steps.exists() else os.environ["MAX_STEPS"]
+    print(f"| {title} | " + " | ".join(cells) + f" | {secs} | {steps} |")
 PYEOF
 }
 

@@ -14,6 +14,7 @@ timed_train() {  # NAME CONFIG [spacy train overrides...]: model in $OUT_DIR/NAM
         > "$OUT_DIR/$name.train.log" 2>&1
     end=$(date +%s)
     echo "$((end - start))" > "$OUT_DIR/$name/train_seconds.txt"
+    echo "$MAX_STEPS" > "$OUT_DIR/$name/steps.txt"
     echo "trained $name in $((end - start)) s ($MAX_STEPS steps)"
 }
 

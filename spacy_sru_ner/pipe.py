@@ -75,8 +75,8 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "masking": True,
         "project_coeff": 1.0,
         "shift_bar": 1.0,
-        "positive_weight": 1.0,
-        "decoder_lr_scale": 1.0,
+        "positive_weight": 10.0,
+        "decoder_lr_scale": 3.0,
         "scorer": {"@scorers": "spacy_sru_ner.span_scorer.v1"},
     },
     default_score_weights={
@@ -156,8 +156,8 @@ class SlotNER(TrainablePipe):
         masking: bool = True,
         project_coeff: float = 1.0,
         shift_bar: float = 1.0,
-        positive_weight: float = 1.0,
-        decoder_lr_scale: float = 1.0,
+        positive_weight: float = 10.0,
+        decoder_lr_scale: float = 3.0,
         scorer: Optional[Callable] = score_spans,
     ) -> None:
         if max_length < 1:
@@ -485,7 +485,7 @@ class SlotNER(TrainablePipe):
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the weights; the decoder's at ``decoder_lr_scale`` times the
         optimizer's learning rate."""
-        scale = self.cfg.get("decoder_lr_scale", 1.0)
+        scale = self.cfg["decoder_lr_scale"]
         decoder = self.model.maybe_get_ref("decoder")
         if scale == 1.0 or decoder is None:
             self.model.finish_update(sgd)

@@ -324,5 +324,9 @@ def test_smoke_workflow(fixture_data, tmp_path):
     assert set(nested["corpora"]) == {"genia_fm", "genia_yan"}
     assert (metrics / "summary.md").is_file() and (metrics / "benchmark.md").is_file()
     assert "sru_ner words/s" in (metrics / "benchmark.md").read_text(encoding="utf8")
+    curves = json.loads((smoke / "curves" / "summary.json").read_text(encoding="utf8"))
+    assert [row["name"] for row in curves] == ["sru_ner", "ner"]
+    assert all(row["curve"]["last"]["step"] == 4 and 0 <= row["test"]["f"] <= 100 for row in curves)
+    assert (smoke / "curves" / "curves.png").stat().st_size > 0
     wheel = Path((smoke / "packages" / "sru_ner_biomed.wheel.txt").read_text(encoding="utf8").strip())
     assert wheel.is_file() and wheel.name.startswith("en_sru_ner_biomed-0.1.0-") and wheel.suffix == ".whl"
