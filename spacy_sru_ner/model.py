@@ -133,42 +133,94 @@ def init(model: Model, X: Optional[SlotInput] = None, Y: Any = None) -> None:
     ensure_decoder(model)
 
 
+#: In training, windows are decoded in groups of about this many windows of
+#: similar gold length (``model.attrs["train_group_size"]`` overrides it), so
+#: that a short window does not step until the longest one of its batch ends.
+TRAIN_GROUP_SIZE = 16
+
+
+def train_groups(n_rows: numpy.ndarray, group_size: int) -> List[numpy.ndarray]:
+    """Window indices in groups of similar gold row counts (sorted by it,
+    consecutive runs of ``group_size``; the last group takes the remainder)."""
+    n_groups = max(1, int(round(len(n_rows) / max(1, group_size))))
+    if n_groups == 1:
+        return [numpy.arange(len(n_rows))]
+    order = numpy.argsort(n_rows, kind="stable")
+    return [group for group in numpy.array_split(order, n_groups) if len(group)]
+
+
 def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput, Callable]:
     tok2vec = model.get_ref("tok2vec")
     decoder = model.get_ref("decoder")
     if decoder is None:
         raise ValueError("The sru_ner model is not initialized: call nlp.initialize() first.")
     tokvecs, bp_tokvecs = tok2vec(inputs.docs, is_train)
-    xp = model.ops.xp
     windows = inputs.windows
-    n_words = numpy.array([end - start for _, start, end in windows], dtype="int64")
-    width = tokvecs[0].shape[1] if tokvecs else model.get_dim("nI")
-    n_pos = int(n_words.max(initial=0)) + 2
-    vectors = model.ops.alloc3f(len(windows), n_pos, width)
-    for b, (doc_i, start, end) in enumerate(windows):
-        vectors[b, 1 : 1 + end - start] = tokvecs[doc_i][start:end]
-    kwargs = {"vectors": vectors, "lengths": xp.asarray(n_words)}
-    if is_train and inputs.gold is not None:
+    training = is_train and inputs.gold is not None
+    if training:
         n_rows = numpy.array([g.shape[0] for g in inputs.gold], dtype="int64")
-        n_actions = model.get_dim("nO")
-        gold = model.ops.alloc3f(len(windows), int(n_rows.max(initial=1)), n_actions)
-        for b, rows in enumerate(inputs.gold):
-            gold[b, : rows.shape[0]] = xp.asarray(rows)
-        kwargs["gold"] = gold
-        kwargs["n_rows"] = xp.asarray(n_rows)
-        if inputs.foreign is not None:
-            kwargs["foreign"] = xp.asarray(inputs.foreign, dtype="float32")
-    out, bp_decoder = decoder(kwargs, is_train)
+        groups = train_groups(n_rows, model.attrs.get("train_group_size", TRAIN_GROUP_SIZE))
+    else:
+        groups = [numpy.arange(len(windows))]
+    calls = []
+    for group in groups:
+        out, bp_decoder = decoder(_decoder_input(model, inputs, tokvecs, group, training), is_train)
+        calls.append((group, out, bp_decoder))
+    out = calls[0][1] if len(calls) == 1 else _merge_outputs(model, len(windows), calls)
 
     def backprop(d_logits: Floats3d) -> List[Doc]:
-        d_vectors = bp_decoder(d_logits)
         d_tokvecs = [model.ops.alloc2f(*t.shape) for t in tokvecs]
-        for b, (doc_i, start, end) in enumerate(windows):
-            d_tokvecs[doc_i][start:end] += d_vectors[b, 1 : 1 + end - start]
+        for group, group_out, bp_decoder in calls:
+            n_steps = group_out.logits.shape[1]
+            d_vectors = bp_decoder(model.ops.xp.ascontiguousarray(d_logits[group, :n_steps]))
+            for b, w in enumerate(group):
+                doc_i, start, end = windows[w]
+                d_tokvecs[doc_i][start:end] += d_vectors[b, 1 : 1 + end - start]
         bp_tokvecs(d_tokvecs)
         return inputs.docs
 
     return out, backprop
+
+
+def _decoder_input(model: Model, inputs: SlotInput, tokvecs: List[Floats2d], group: numpy.ndarray, training: bool):
+    """The decoder's padded input for the windows ``group``."""
+    xp = model.ops.xp
+    windows = [inputs.windows[w] for w in group]
+    n_words = numpy.array([end - start for _, start, end in windows], dtype="int64")
+    width = tokvecs[0].shape[1] if tokvecs else model.get_dim("nI")
+    vectors = model.ops.alloc3f(len(windows), int(n_words.max(initial=0)) + 2, width)
+    for b, (doc_i, start, end) in enumerate(windows):
+        vectors[b, 1 : 1 + end - start] = tokvecs[doc_i][start:end]
+    kwargs = {"vectors": vectors, "lengths": xp.asarray(n_words)}
+    if training:
+        rows = [inputs.gold[w] for w in group]
+        n_rows = numpy.array([r.shape[0] for r in rows], dtype="int64")
+        gold = model.ops.alloc3f(len(windows), int(n_rows.max(initial=1)), model.get_dim("nO"))
+        for b, r in enumerate(rows):
+            gold[b, : r.shape[0]] = xp.asarray(r)
+        kwargs["gold"] = gold
+        kwargs["n_rows"] = xp.asarray(n_rows)
+        if inputs.foreign is not None:
+            kwargs["foreign"] = xp.asarray(numpy.asarray(inputs.foreign)[group], dtype="float32")
+    return kwargs
+
+
+def _merge_outputs(model: Model, n_windows: int, calls) -> SlotOutput:
+    """One training output over all windows (steps zero-padded, inactive)."""
+    ops = model.ops
+    n_steps = max(out.logits.shape[1] for _, out, _ in calls)
+    n_actions = calls[0][1].logits.shape[2]
+    logits = ops.alloc3f(n_windows, n_steps, n_actions)
+    cursor = ops.xp.zeros((n_windows, n_steps), dtype="int64")
+    delay = ops.alloc2f(n_windows, n_steps)
+    active = ops.alloc2f(n_windows, n_steps)
+    for group, out, _ in calls:
+        T = out.logits.shape[1]
+        logits[group, :T] = out.logits
+        cursor[group, :T] = out.cursor
+        delay[group, :T] = out.delay
+        active[group, :T] = out.active
+    return SlotOutput(logits=logits, cursor=cursor, delay=delay, active=active)
 
 
 def _convert_inputs(model: Model, X: dict, is_train: bool):
