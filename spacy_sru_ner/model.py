@@ -133,20 +133,37 @@ def init(model: Model, X: Optional[SlotInput] = None, Y: Any = None) -> None:
     ensure_decoder(model)
 
 
-#: In training, windows are decoded in groups of about this many windows of
-#: similar gold length (``model.attrs["train_group_size"]`` overrides it), so
-#: that a short window does not step until the longest one of its batch ends.
+#: In training, windows are decoded in groups of at most this many windows of
+#: similar cost (``model.attrs["train_group_size"]`` overrides it), so that a
+#: short window neither steps until the longest one of its batch ends nor pads
+#: its memory to that window's length.
 TRAIN_GROUP_SIZE = 16
+#: a window is grouped with windows at most this many times as costly as itself
+SPREAD = 4.0
 
 
-def train_groups(n_rows: numpy.ndarray, group_size: int) -> List[numpy.ndarray]:
-    """Window indices in groups of similar gold row counts (sorted by it,
-    consecutive runs of ``group_size``; the last group takes the remainder)."""
-    n_groups = max(1, int(round(len(n_rows) / max(1, group_size))))
-    if n_groups == 1:
+def train_groups(n_rows: numpy.ndarray, group_size: int, n_words: Optional[numpy.ndarray] = None) -> List[numpy.ndarray]:
+    """Window indices in groups of similar cost, the number of decoder steps
+    (gold rows) times the memory length (words + 2): longest first, a group
+    takes the next windows while it has fewer than ``group_size`` and the next
+    costs at least 1 / ``SPREAD`` of its first. A group's work and autograd
+    memory are about its size times its first window's cost, so no window pays
+    for more than ``SPREAD`` times its own (a 350-word sentence no longer pads
+    every window of its batch to 350 positions and 450 steps). One group, in
+    the windows' own order, if all fit."""
+    if n_words is None:
+        n_words = numpy.zeros_like(n_rows)
+    cost = n_rows.astype("float64") * (n_words + 2)
+    order = numpy.argsort(-cost, kind="stable")
+    groups: List[List[int]] = []
+    for w in order:
+        if groups and len(groups[-1]) < group_size and SPREAD * cost[w] >= cost[groups[-1][0]]:
+            groups[-1].append(int(w))
+        else:
+            groups.append([int(w)])
+    if len(groups) == 1:
         return [numpy.arange(len(n_rows))]
-    order = numpy.argsort(n_rows, kind="stable")
-    return [group for group in numpy.array_split(order, n_groups) if len(group)]
+    return [numpy.asarray(group[::-1]) for group in groups[::-1]]
 
 
 def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput, Callable]:
@@ -159,7 +176,8 @@ def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput
     training = is_train and inputs.gold is not None
     if training:
         n_rows = numpy.array([g.shape[0] for g in inputs.gold], dtype="int64")
-        groups = train_groups(n_rows, model.attrs.get("train_group_size", TRAIN_GROUP_SIZE))
+        n_words = numpy.array([end - start for _, start, end in windows], dtype="int64")
+        groups = train_groups(n_rows, model.attrs.get("train_group_size", TRAIN_GROUP_SIZE), n_words)
     else:
         groups = [numpy.arange(len(windows))]
     calls = []

@@ -11,6 +11,7 @@ from thinc.api import set_dropout_rate
 
 from conftest import SMALL_MODEL, nested_docs
 from spacy_sru_ner.corpora import set_annotated_labels
+from spacy_sru_ner import model as model_module
 from spacy_sru_ner.model import train_groups
 
 
@@ -59,7 +60,9 @@ def test_grouped_training_pass_matches_one_batch(masked):
     nlp.initialize(lambda: examples)
     whole, loss_whole, grads_whole = _pass(pipe, examples, 10_000)
     grouped, loss_grouped, grads_grouped = _pass(pipe, examples, 5)
-    assert len(train_groups(numpy.array([len(r) for r in pipe._training_input(examples).gold]), 5)) > 1
+    inputs = pipe._training_input(examples)
+    n_words = numpy.array([end - start for _, start, end in inputs.windows])
+    assert len(train_groups(numpy.array([len(r) for r in inputs.gold]), 5, n_words)) > 1
     active = whole.active > 0
     numpy.testing.assert_array_equal(grouped.active[:, : active.shape[1]], whole.active)
     assert not grouped.active[:, active.shape[1]:].any()
@@ -73,9 +76,22 @@ def test_grouped_training_pass_matches_one_batch(masked):
         numpy.testing.assert_allclose(grads_grouped[key], grad, rtol=1e-3, atol=1e-6, err_msg=str(key))
 
 
-def test_train_groups_sort_by_gold_length():
-    n_rows = numpy.array([30, 5, 12, 80, 7, 9, 41, 3])
-    groups = train_groups(n_rows, 3)
-    assert sorted(numpy.concatenate(groups).tolist()) == list(range(8))
-    assert [n_rows[g].tolist() for g in groups] == [[3, 5, 7], [9, 12, 30], [41, 80]]
-    assert [g.tolist() for g in train_groups(n_rows, 100)] == [list(range(8))]
+def test_train_groups_bound_the_padding(monkeypatch):
+    monkeypatch.setattr(model_module, "SPREAD", 2.0)
+    n_rows = numpy.array([30, 5, 12, 80, 7, 9, 41, 3, 8, 6])
+    n_words = n_rows // 2
+    groups = train_groups(n_rows, 3, n_words)
+    assert sorted(numpy.concatenate(groups).tolist()) == list(range(10))
+    cost = n_rows * (n_words + 2)
+    for group in groups:
+        assert len(group) <= 3
+        assert cost[group].max() <= 2 * cost[group].min()
+    # shortest first, each group in ascending cost
+    assert [n_rows[g].tolist() for g in groups] == [[3], [5, 6, 7], [8, 9, 12], [30, 41], [80]]
+    # an outlier gets a group of its own instead of padding the whole batch
+    monkeypatch.setattr(model_module, "SPREAD", 4.0)
+    n_rows = numpy.array([30] * 20 + [400])
+    groups = train_groups(n_rows, 16, n_rows - 5)
+    assert [len(g) for g in groups] == [4, 16, 1] and groups[-1].tolist() == [20]
+    # everything in one group: the windows' own order
+    assert [g.tolist() for g in train_groups(numpy.array([9, 8, 9]), 16, numpy.array([5, 5, 5]))] == [[0, 1, 2]]
