@@ -133,7 +133,7 @@ def main() -> None:
     for row in summary:
         c = curves[row["name"]]
         test = row.get("test") or {}
-        cells = [row["name"], f"{100 * c['last']['score']:.1f}", f"{c['last']['train_seconds']:.0f}"]
+        cells = [row["name"], f"{100 * c['last']['f']:.1f}", f"{c['last']['train_seconds']:.0f}"]
         cells += [f"{test[k]:.1f}" if k in test else "-" for k in ("p", "r", "f")]
         cells += [f"{test.get('per_type', {}).get(t, 0.0):.1f}" for t in types]
         lines.append("| " + " | ".join(cells) + " |")

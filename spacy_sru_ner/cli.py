@@ -193,8 +193,8 @@ def plot_curves_cli(
         for row in rows:
             last, best = row["last"], row["best"]
             typer.echo(
-                f"{row['name']:<24} last: step {last['step']:>6} {last['train_seconds']:>8.0f} s F {100 * last['score']:5.1f}"
-                f"   best: step {best['step']:>6} F {100 * best['score']:5.1f}"
+                f"{row['name']:<24} last: step {last['step']:>6} {last['train_seconds']:>8.0f} s F {100 * last['f']:5.1f}"
+                f"   best: step {best['step']:>6} F {100 * best['f']:5.1f}"
             )
         if summary is not None:
             srsly.write_json(summary, rows)

@@ -61,7 +61,7 @@ def curve_logger(path: Optional[str] = None, progress_bar: bool = False) -> Call
                 "scores": info["other_scores"],
                 "losses": info["losses"],
             }
-            file_.write(json.dumps(record) + "\n")
+            file_.write(json.dumps(record, default=_plain) + "\n")
             file_.flush()
 
         def finalize() -> None:
@@ -74,6 +74,13 @@ def curve_logger(path: Optional[str] = None, progress_bar: bool = False) -> Call
         return log_step, finalize
 
     return setup
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (a component's losses or scores) as Python numbers."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def read_curve(path: PathLike) -> List[Dict[str, Any]]:
@@ -92,8 +99,18 @@ def read_curve(path: PathLike) -> List[Dict[str, Any]]:
     return records
 
 
+def f_score(record: Dict[str, Any]) -> float:
+    """The record's F: the span F (``spans_<key>_f``) or entity F (``ents_f``)
+    of the dev scores, whatever the component; else the training score."""
+    scores = record.get("scores") or {}
+    for key, value in scores.items():
+        if key.endswith("_f") and key.startswith(("spans_", "ents_")) and isinstance(value, (int, float)):
+            return float(value)
+    return float(record["score"])
+
+
 def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: str = "") -> Path:
-    """Plot dev F (the training score, in %) of each ``(name, curve file)``
+    """Plot dev F (in %, see :func:`f_score`) of each ``(name, curve file)``
     against updates and against training seconds, side by side, as a PNG."""
     import matplotlib
 
@@ -103,7 +120,7 @@ def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: s
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for name, path in runs:
         records = read_curve(path)
-        scores = [100 * r["score"] for r in records]
+        scores = [100 * f_score(r) for r in records]
         by_step.plot([r["step"] for r in records], scores, marker=".", label=name)
         by_time.plot([r["train_seconds"] for r in records], scores, marker=".", label=name)
     by_step.set_xlabel("updates")
@@ -111,7 +128,7 @@ def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: s
     by_step.set_ylabel("dev F (%)")
     for ax in (by_step, by_time):
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -123,15 +140,15 @@ def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: s
 
 
 def summarize_curves(runs: Sequence[Tuple[str, PathLike]]) -> List[Dict[str, Any]]:
-    """Per run: the last and the best evaluation (step, seconds, score)."""
+    """Per run: the last and the best evaluation (step, seconds, dev F)."""
     rows = []
     for name, path in runs:
         records = read_curve(path)
-        best = max(records, key=lambda r: r["score"])
+        best = max(records, key=f_score)
         last = records[-1]
         rows.append({
             "name": name, "file": str(path),
-            "last": {k: last[k] for k in ("step", "train_seconds", "score")},
-            "best": {k: best[k] for k in ("step", "train_seconds", "score")},
+            "last": {"step": last["step"], "train_seconds": last["train_seconds"], "f": f_score(last)},
+            "best": {"step": best["step"], "train_seconds": best["train_seconds"], "f": f_score(best)},
         })
     return rows

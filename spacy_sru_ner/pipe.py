@@ -302,7 +302,12 @@ class SlotNER(TrainablePipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[ScoredSpan]]:
         """Decode each doc into scored (start, end, label, score) spans."""
-        return self.spans_from_probs(self.predict_probs(docs), self.cfg["threshold"])
+        docs = list(docs)
+        predictions: List[List[ScoredSpan]] = [[] for _ in docs]
+        threshold = self.cfg["threshold"]
+        for i, window in self._iter_window_probs(docs):  # spans as each piece is decoded: bounded memory
+            predictions[i].extend(self.spans_from_probs([[window]], threshold)[0])
+        return predictions
 
     def predict_probs(self, docs: Iterable[Doc]) -> List[List[WindowProbs]]:
         """Per doc, the greedy decoder's step probabilities of each window, as
@@ -311,17 +316,24 @@ class SlotNER(TrainablePipe):
         pass serves any threshold."""
         docs = list(docs)
         result: List[List[WindowProbs]] = [[] for _ in docs]
+        for i, window in self._iter_window_probs(docs):
+            result[i].append(window)
+        return result
+
+    def _iter_window_probs(self, docs: List[Doc]) -> Iterator[Tuple[int, WindowProbs]]:
+        """``(doc index, window probs)`` for every window; docs longer than
+        ``segment_length`` are encoded and decoded piece by piece."""
         short = [i for i, doc in enumerate(docs) if len(doc) <= self.segment_length]
         if short:
             windows = self._windows([docs[i] for i in short])
             pieces = [(docs[i], 0) for i in short]
             for doc_i, window in self._window_probs(pieces, windows):
-                result[short[doc_i]].append(window)
+                yield short[doc_i], window
         for i, doc in enumerate(docs):
             if len(doc) > self.segment_length:
                 for piece, windows in self._segments(doc):
-                    result[i].extend(window for _, window in self._window_probs([piece], windows))
-        return result
+                    for _, window in self._window_probs([piece], windows):
+                        yield i, window
 
     def spans_from_probs(self, probs: List[List[WindowProbs]], threshold: float) -> List[List[ScoredSpan]]:
         """The spans of :meth:`predict_probs`'s output at ``threshold``."""
@@ -360,7 +372,8 @@ class SlotNER(TrainablePipe):
             return
         output = self.model.predict(SlotInput(docs=[doc for doc, _ in pieces], windows=windows))
         for (piece_i, start, end), probs in zip(windows, output.probs):
-            yield piece_i, (pieces[piece_i][1] + start, end - start, self.model.ops.to_numpy(probs))
+            # a copy, so that a window's rows do not keep its whole chunk's array alive
+            yield piece_i, (pieces[piece_i][1] + start, end - start, numpy.array(self.model.ops.to_numpy(probs)))
 
     def _decode(self, pieces: List[Tuple[Doc, int]], windows: List[Window]) -> Iterator[Tuple[int, List[ScoredSpan]]]:
         """As :meth:`_window_probs`, with each window's spans (at the component's threshold)."""
