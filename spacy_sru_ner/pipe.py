@@ -375,11 +375,6 @@ class SlotNER(TrainablePipe):
             # a copy, so that a window's rows do not keep its whole chunk's array alive
             yield piece_i, (pieces[piece_i][1] + start, end - start, numpy.array(self.model.ops.to_numpy(probs)))
 
-    def _decode(self, pieces: List[Tuple[Doc, int]], windows: List[Window]) -> Iterator[Tuple[int, List[ScoredSpan]]]:
-        """As :meth:`_window_probs`, with each window's spans (at the component's threshold)."""
-        for piece_i, window in self._window_probs(pieces, windows):
-            yield piece_i, self.spans_from_probs([[window]], self.cfg["threshold"])[0]
-
     def set_annotations(self, docs: Iterable[Doc], predictions: List[List[ScoredSpan]]) -> None:
         """Write spans to ``doc.spans[spans_key]`` (scores in ``attrs["scores"]``)."""
         for doc, spans in zip(docs, predictions):
@@ -479,8 +474,8 @@ class SlotNER(TrainablePipe):
 
     def _loss(self, output: SlotOutput, gold_rows: List[numpy.ndarray], foreign: numpy.ndarray) -> Tuple[float, Any]:
         xp = self.model.ops.xp
-        n_rows = max((len(rows) for rows in gold_rows), default=1)
-        gold = numpy.zeros((len(gold_rows), max(n_rows, 1), self.actions.n_actions), dtype="float32")
+        n_rows = max([len(rows) for rows in gold_rows] + [1])
+        gold = numpy.zeros((len(gold_rows), n_rows, self.actions.n_actions), dtype="float32")
         for b, rows in enumerate(gold_rows):
             gold[b, : len(rows)] = rows
         targets, positives = step_targets(

@@ -84,7 +84,8 @@ def test_long_doc_pieces_give_the_whole_docs_spans(trained, sentences):
     nlp = trained[0]
     pipe = nlp.get_pipe("sru_ner")
     doc = _long_doc(nlp, trained[1][0].reference.text, 2000, sentences)
-    whole = [span for _, spans in pipe._decode([(doc, 0)], pipe._windows([doc])) for span in spans]
+    windows = [window for _, window in pipe._window_probs([(doc, 0)], pipe._windows([doc]))]
+    whole = pipe.spans_from_probs([windows], pipe.cfg["threshold"])[0]
     assert whole
     pipe.segment_length = 300
     try:
