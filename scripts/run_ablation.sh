@@ -52,6 +52,8 @@ set_overrides() {  # NAME
         # one change each on top of multi_masked
         multi_shift_bar) ARGS=(--components.sru_ner.masking true --components.sru_ner.shift_bar 0.5) ;;
         multi_mentions) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5) ;;
+        multi_mentions_shift_bar) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5
+                                        --components.sru_ner.shift_bar 0.5) ;;
         multi_unmasked) ARGS=(--components.sru_ner.masking false) ;;
         single_bc5cdr_chem)
             ARGS=(--paths.train_bc5cdr_disease null --paths.dev_bc5cdr_disease null
@@ -100,6 +102,7 @@ models = [
     ("multi_masked_v0", "multi, masking = true, loss before issue 9"),
     ("multi_shift_bar", "multi, masking = true, shift_bar = 0.5"),
     ("multi_mentions", "multi, masking = true, mention_fraction = 0.5"),
+    ("multi_mentions_shift_bar", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5"),
 ]
 corpora = [("bc5cdr_chem", "BC5CDR-chem (Chemical)"), ("bc5cdr_disease", "BC5CDR-disease (Disease)"),
            ("linnaeus", "linnaeus (Species)")]
