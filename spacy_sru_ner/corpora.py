@@ -376,26 +376,20 @@ class MultiCorpus:
         return docs
 
     def order(
-        self, sizes: Sequence[int], rng: random.Random, with_mentions: Optional[Sequence[Sequence[int]]] = None
+        self, sizes: Sequence[int], rng: random.Random, pools: Optional[Sequence[Tuple[List[int], List[int]]]] = None
     ) -> List[Tuple[int, int]]:
-        """(corpus index, doc index) pairs of one epoch. ``with_mentions``: per
-        corpus, the indices of its docs that have a mention (used with
+        """(corpus index, doc index) pairs of one epoch. ``pools``: per corpus,
+        the indices of its docs with and without a mention (used with
         ``mention_fraction``)."""
         if self.sampling == "uniform":
             non_empty = [c for c, size in enumerate(sizes) if size > 0]
             if not non_empty:
                 return []
-            pools = None
-            if self.mention_fraction is not None and with_mentions is not None:
-                pools = []
-                for c, size in enumerate(sizes):
-                    has = set(with_mentions[c])
-                    pools.append((list(with_mentions[c]), [i for i in range(size) if i not in has]))
             n = max(1, round(sum(sizes[c] for c in non_empty) / len(non_empty)))
             pairs = []
             for _ in range(n):
                 c = non_empty[rng.randrange(len(non_empty))]
-                if pools is None:
+                if pools is None or self.mention_fraction is None:
                     pairs.append((c, rng.randrange(sizes[c])))
                     continue
                 mentions, others = pools[c]
@@ -407,12 +401,17 @@ class MultiCorpus:
             rng.shuffle(pairs)
         return pairs
 
-    def _with_mentions(self, corpora: Sequence[Sequence[Doc]]) -> List[List[int]]:
-        cached = getattr(self, "_mention_index", None)
-        if cached is None or cached[0] is not corpora:
-            index = [[i for i, doc in enumerate(docs) if len(gold_spans(doc, self.spans_key))] for docs in corpora]
-            cached = (corpora, index)
-            self._mention_index = cached
+    def _mention_pools(self, loaded: Dict[str, List[Doc]]) -> List[Tuple[List[int], List[int]]]:
+        """Per corpus, (indices of docs with a mention, indices of docs without),
+        computed once for the loaded corpora (``load``'s cached dict)."""
+        cached = getattr(self, "_pools", None)
+        if cached is None or cached[0] is not loaded:
+            pools = []
+            for docs in loaded.values():
+                has = [bool(len(gold_spans(doc, self.spans_key))) for doc in docs]
+                pools.append(([i for i, h in enumerate(has) if h], [i for i, h in enumerate(has) if not h]))
+            cached = (loaded, pools)
+            self._pools = cached
         return cached[1]
 
     def __call__(self, nlp) -> Iterator[Example]:
@@ -420,8 +419,8 @@ class MultiCorpus:
         self.epoch += 1
         loaded = self.load(nlp.vocab)
         corpora = list(loaded.values())
-        with_mentions = self._with_mentions(corpora) if self.mention_fraction is not None else None
-        for c, i in self.order([len(docs) for docs in corpora], rng, with_mentions):
+        pools = self._mention_pools(loaded) if self.mention_fraction is not None else None
+        for c, i in self.order([len(docs) for docs in corpora], rng, pools):
             yield make_example(nlp, corpora[c][i])
 
 
