@@ -74,6 +74,15 @@ def model_label_settings(nlp: Language) -> Tuple[Dict[str, Dict[str, Optional[st
     return {}, False, None
 
 
+def merge_label_maps(
+    config_maps: Mapping[str, LabelMap], global_map: Mapping[str, str], per_corpus: Dict[str, Dict[str, str]]
+) -> None:
+    """Fold a model's MultiCorpus label maps into ``per_corpus`` in place, with
+    the lowest precedence: ``global_map`` and then ``per_corpus`` entries win."""
+    for corpus in set(config_maps) | set(per_corpus):
+        per_corpus[corpus] = {**config_maps.get(corpus, {}), **global_map, **per_corpus.get(corpus, {})}
+
+
 def _model_labels(nlp: Language, spans_key: str) -> Optional[List[str]]:
     labels: List[str] = []
     found = False
@@ -285,8 +294,7 @@ def evaluate_cli_main(
         config_maps, config_prefix, section = model_label_settings(nlp)
         if section is not None:
             print(f"ℹ Using the label maps of the model's [{section}] (--no-model-maps to ignore them)")
-            for corpus in set(config_maps) | set(per_corpus):
-                per_corpus[corpus] = {**config_maps.get(corpus, {}), **global_map, **per_corpus.get(corpus, {})}
+            merge_label_maps(config_maps, global_map, per_corpus)
             prefix_labels = prefix_labels or (config_prefix and not strip_prefixes)
     results = evaluate_corpora(
         nlp,

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from spacy.language import Language
 from spacy.tokens import Span, SpanGroup
 
-from .evaluate import load_eval_examples, model_label_settings, parse_corpus_label_map
+from .evaluate import load_eval_examples, merge_label_maps, model_label_settings, parse_corpus_label_map
 from .scorer import score_spans
 
 PathLike = Union[str, Path]
@@ -60,8 +60,7 @@ def tune_threshold(
     name, pipe = find_component(nlp, component)
     global_map, per_corpus = parse_corpus_label_map(label_map)
     config_maps, prefix_labels, _ = model_label_settings(nlp)
-    for corpus in set(config_maps) | set(per_corpus):
-        per_corpus[corpus] = {**config_maps.get(corpus, {}), **global_map, **per_corpus.get(corpus, {})}
+    merge_label_maps(config_maps, global_map, per_corpus)
     examples = []
     for path in paths:
         for group in load_eval_examples(
