@@ -57,6 +57,17 @@ class TrainOutput:
     cursor: torch.Tensor  # (B, T) long, the gold row each step was aligned with
     delay: torch.Tensor  # (B, T) float, 1 where a gold SHIFT was delayed
     active: torch.Tensor  # (B, T) float, 1 where the step enters the loss
+    pointer: Optional[torch.Tensor] = None  # (B, T) long, the word each step was at
+
+
+@dataclass
+class GoldPath:
+    """The steps of a teacher-forced pass that follows the gold rows."""
+
+    n_steps: int
+    pointer: torch.Tensor  # (B, T) long
+    cursor: torch.Tensor  # (B, T) long
+    active: torch.Tensor  # (B, T) float
 
 
 @dataclass
@@ -81,6 +92,9 @@ class SlotDecoder(nn.Module):
 
     #: decode on CPU with the compiled loop (numba) instead of the batched tensor loop
     compiled_cpu_loop: bool = True
+    #: train with the loop over attention-score tables (:meth:`_forward_train_fast`)
+    #: instead of the reference loop (:meth:`_forward_train_reference`)
+    fast_train_loop: bool = True
 
     def __init__(
         self,
@@ -205,7 +219,19 @@ class SlotDecoder(nn.Module):
         more probable than SHIFT, at most once in a row: the model is taken to
         be opening or closing a foreign span there. The memory always receives
         the model's own soft action mix.
+
+        Runs :meth:`_forward_train_fast` unless ``fast_train_loop`` is off. With
+        dropout off both loops compute the same logits and gradients; with
+        dropout on they draw their masks differently (see the fast loop).
         """
+        if self.fast_train_loop:
+            return self._forward_train_fast(batch)
+        return self._forward_train_reference(batch)
+
+    def _forward_train_reference(self, batch: DecoderBatch) -> TrainOutput:
+        """The teacher-forced pass as plainly written: the memory itself is
+        updated and attended at every step, dropout masks drawn per step over
+        the gathered position rows and the queries. Kept for tests."""
         assert batch.gold is not None and batch.n_rows is not None
         embedded, memory, context, valid = self._init_state(batch)
         B = embedded.shape[0]
@@ -222,9 +248,10 @@ class SlotDecoder(nn.Module):
         n_steps = int(gold.shape[1])
         if has_foreign:
             n_steps = int(max(n_steps, round(self.max_train_steps_factor * gold.shape[1])))
-        all_logits, all_cursors, all_delays, all_active = [], [], [], []
+        all_logits, all_cursors, all_delays, all_active, all_pointers = [], [], [], [], []
         for _ in range(n_steps):
             logits = self._step_logits(embedded, memory, pointer, context)
+            all_pointers.append(pointer)
             row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
             is_shift = row[:, SHIFT] > 0
             is_eoa = row[:, EOA] > 0
@@ -251,7 +278,175 @@ class SlotDecoder(nn.Module):
             cursor=torch.stack(all_cursors, dim=1),
             delay=torch.stack(all_delays, dim=1).to(embedded.dtype),
             active=torch.stack(all_active, dim=1).to(embedded.dtype),
+            pointer=torch.stack(all_pointers, dim=1),
         )
+
+    def _forward_train_fast(self, batch: DecoderBatch) -> TrainOutput:
+        """The teacher-forced pass on an attention-score table.
+
+        A step of the reference loop recomputes the scores of every query with
+        every memory slot and position row, ``(B, S, d) x (K, d)``. Here the
+        memory part ``tau <q_k, M_j>`` is a (B * S, K) table computed once,
+        kept beside the memory, and a slot write adds ``weights @ (tau A Q^T)``
+        to one row of it (with ``weights @ A`` to the memory row); the
+        position part is the (2H + 4, K) table ``P Q^T`` gathered at the step's
+        rows. So a step costs in the number of positions, not positions times
+        width times queries. Without foreign labels the pointer path follows
+        the gold rows alone and is computed before the loop, which then runs
+        without host syncs.
+
+        Dropout: the latent queries get one mask per pass (the reference draws
+        one per step, which would force the table to be recomputed), the
+        position embeddings one mask per step over the (2H + 4, d) table (the
+        reference masks the gathered (B, S, d) rows); the MLP and score
+        dropouts are as in the reference.
+        """
+        assert batch.gold is not None and batch.n_rows is not None
+        embedded = self._embed(batch)
+        B, S, d = embedded.shape
+        device, dtype = embedded.device, embedded.dtype
+        gold = batch.gold
+        foreign = batch.foreign if batch.foreign is not None else torch.zeros_like(gold[:, 0])
+        has_foreign = bool(foreign.any())
+        valid = torch.arange(S, device=device).unsqueeze(0) <= (batch.lengths.unsqueeze(1) + 1)
+        queries = F.dropout(self.queries, self.drop_queries.p, self.training) * self.query_scale  # (K, d)
+        tau = self.token_multiplier
+        start = F.one_hot(torch.zeros(B, dtype=torch.long, device=device), S).to(dtype).unsqueeze(-1)
+        memory = (embedded + start * self.start_vector).reshape(B * S, d)
+        words = embedded.reshape(B * S, d)
+        score_table = tau * (memory @ queries.t())  # (B * S, K)
+        # what an action adds to a memory row and to its scores, side by side
+        write_rows = torch.cat([self.action_embed.weight, tau * (self.action_embed.weight @ queries.t())], dim=1)
+        position_table, rows_at = self._position_table(S)
+        row_starts = torch.arange(B, device=device) * S
+        K = queries.shape[0]
+        drop_scores = self.drop_scores.p > 0
+        padding = torch.zeros((B, S), dtype=dtype, device=device).masked_fill_(~valid, -1e12)
+
+        def attention(pointer: torch.Tensor) -> torch.Tensor:
+            positions = F.dropout(position_table, self.drop_positions.p, self.training) @ queries.t()
+            rows = rows_at.index_select(0, pointer).view(-1)
+            scores = score_table.view(B, S, K) + positions.index_select(0, rows).view(B, S, K)
+            scores = scores.amax(dim=-1)
+            if drop_scores:
+                scores = self.drop_scores(scores)
+            return torch.softmax(scores + padding, dim=-1)
+
+        def step(slot: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+            current = words.index_select(0, slot)
+            context = torch.bmm(alpha.unsqueeze(1), memory.view(B, S, d)).squeeze(1) * self.value_scale
+            features = [current, context]
+            if self.slot_state:
+                features.append(memory.index_select(0, slot) - current)
+            state = torch.cat(features, dim=-1)
+            if self.drop_mlp.p > 0:
+                state = self.drop_mlp(state)
+            return self.output(torch.tanh(self.hidden(state)))
+
+        def write(slot: torch.Tensor, logits: torch.Tensor):
+            selected = logits >= logits[:, SHIFT : SHIFT + 1]
+            weights = torch.softmax(logits, dim=-1) * selected
+            update = weights @ write_rows
+            return memory.index_add(0, slot, update[:, :d]), score_table.index_add(0, slot, update[:, d:])
+
+        alpha = attention(torch.zeros(B, dtype=torch.long, device=device))
+        if not has_foreign:
+            path = self._gold_path(batch)
+            logits_steps = []
+            for t in range(path.n_steps):
+                slot = row_starts + path.pointer[:, t]
+                logits = step(slot, alpha)
+                logits_steps.append(logits)
+                if t + 1 < path.n_steps:
+                    memory, score_table = write(slot, logits)
+                    alpha = attention(path.pointer[:, t])
+            return TrainOutput(
+                logits=torch.stack(logits_steps, dim=1),
+                cursor=path.cursor,
+                delay=torch.zeros_like(path.active),
+                active=path.active,
+                pointer=path.pointer,
+            )
+        last_row = batch.n_rows - 1
+        max_pointer = batch.lengths + 1
+        pointer = torch.ones(B, dtype=torch.long, device=device)
+        cursor = torch.zeros(B, dtype=torch.long, device=device)
+        delayed = torch.zeros(B, dtype=torch.bool, device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        n_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))
+        check_every = 1 if device.type == "cpu" else 8
+        all_logits, all_cursors, all_delays, all_active, all_pointers = [], [], [], [], []
+        for t in range(n_steps):
+            slot = row_starts + pointer
+            logits = step(slot, alpha)
+            row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
+            is_shift = row[:, SHIFT] > 0
+            is_eoa = row[:, EOA] > 0
+            probs = torch.sigmoid(logits.detach())
+            foreign_best = (probs * foreign).amax(dim=1)
+            delay = is_shift & ~delayed & (foreign_best > probs[:, SHIFT])
+            all_logits.append(logits)
+            all_cursors.append(cursor)
+            all_delays.append(delay)
+            all_active.append(~done)
+            all_pointers.append(pointer)
+            memory, score_table = write(slot, logits)
+            alpha = attention(pointer)
+            advance = (is_shift | is_eoa) & ~delay
+            pointer = torch.minimum(pointer + advance.long(), max_pointer)
+            done = done | (is_eoa & ~delay)
+            cursor = torch.minimum(cursor + (~delay).long(), last_row)
+            delayed = delay
+            if t % check_every == check_every - 1 and bool(done.all()):
+                break
+        return TrainOutput(
+            logits=torch.stack(all_logits, dim=1),
+            cursor=torch.stack(all_cursors, dim=1),
+            delay=torch.stack(all_delays, dim=1).to(dtype),
+            active=torch.stack(all_active, dim=1).to(dtype),
+            pointer=torch.stack(all_pointers, dim=1),
+        )
+
+    def _position_table(self, S: int):
+        """The position embeddings that ``S`` positions can use (offsets within
+        ``±(S - 1)``, then the CLS, outside-window and padding rows) and, for
+        each pointer, the row of each position in that table: (S, S)."""
+        H = self.half_context
+        reach = min(S - 1, H)
+        every = torch.ones((S, S), dtype=torch.bool, device=self.positions.weight.device)
+        rows = self._position_rows(torch.arange(S, device=every.device), S, every)
+        n_offsets = 2 * reach + 1
+        rows = torch.where(rows <= H + reach, rows - (H - reach), rows - (2 * H + 1) + n_offsets)
+        weight = self.positions.weight
+        return torch.cat([weight[H - reach : H + reach + 1], weight[2 * H + 1 :]]), rows
+
+    def _gold_path(self, batch: DecoderBatch) -> "GoldPath":
+        """The steps of a teacher-forced pass without foreign labels, as the
+        reference loop takes them: step t is at gold row ``min(t, n_rows - 1)``;
+        the pointer advances after each SHIFT or EOA row (up to the SEP
+        position); a sequence is done after its first EOA row; the pass ends
+        when all are done (or after the gold rows)."""
+        gold = batch.gold
+        B, R, _ = gold.shape
+        device = gold.device
+        steps = torch.arange(R, device=device)
+        cursor = torch.minimum(steps.unsqueeze(0), (batch.n_rows - 1).unsqueeze(1))  # (B, R)
+        rows = gold.gather(1, cursor.unsqueeze(-1).expand(-1, -1, gold.shape[-1]))
+        is_eoa = rows[..., EOA] > 0
+        advance = ((rows[..., SHIFT] > 0) | is_eoa).long()
+        moved = torch.cumsum(advance, dim=1) - advance
+        pointer = torch.minimum(1 + moved, (batch.lengths + 1).unsqueeze(1))
+        done_before = (torch.cumsum(is_eoa.long(), dim=1) - is_eoa.long()) > 0
+        finishes = is_eoa.any(dim=1)
+        first_eoa = torch.where(finishes, is_eoa.long().argmax(dim=1), torch.full_like(batch.n_rows, R - 1))
+        n_steps = int(first_eoa.max()) + 1
+        return GoldPath(
+            n_steps=n_steps,
+            pointer=pointer[:, :n_steps],
+            cursor=cursor[:, :n_steps],
+            active=(~done_before[:, :n_steps]).to(batch.vectors.dtype),
+        )
+
 
     # --- inference -------------------------------------------------------
     @torch.no_grad()

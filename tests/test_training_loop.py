@@ -1,6 +1,7 @@
-"""The training pass decodes windows in groups of similar gold length: the
-logits of every active step and every gradient are those of decoding the whole
-batch at once (dropout off), with and without foreign labels and delayed SHIFTs."""
+"""The training pass: windows decoded in groups of similar gold length give the
+logits and gradients of decoding the whole batch at once, and the fast loop
+over score tables gives those of the reference loop (dropout off), with and
+without foreign labels and delayed SHIFTs."""
 import numpy
 import pytest
 import spacy
@@ -10,7 +11,9 @@ from spacy.training import Example
 from thinc.api import set_dropout_rate
 
 from conftest import SMALL_MODEL, nested_docs
+from spacy_sru_ner.actions import EOA, N_SPECIAL, SHIFT
 from spacy_sru_ner.corpora import set_annotated_labels
+from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder
 from spacy_sru_ner import model as model_module
 from spacy_sru_ner.model import train_groups
 
@@ -95,3 +98,80 @@ def test_train_groups_bound_the_padding(monkeypatch):
     assert [len(g) for g in groups] == [4, 16, 1] and groups[-1].tolist() == [20]
     # everything in one group: the windows' own order
     assert [g.tolist() for g in train_groups(numpy.array([9, 8, 9]), 16, numpy.array([5, 5, 5]))] == [[0, 1, 2]]
+
+
+def _random_gold(lengths, n_actions, generator):
+    """Gold rows of random nested-looking actions: per word maybe a TRANSITION or
+    REDUCE, then SHIFT; EOA at the end."""
+    rows = []
+    for n in lengths:
+        seq = []
+        for _ in range(int(n)):
+            if torch.rand(1, generator=generator) < 0.3:
+                seq.append(N_SPECIAL + int(torch.randint(0, n_actions - N_SPECIAL, (1,), generator=generator)))
+            seq.append(SHIFT)
+        seq.append(EOA)
+        rows.append(seq)
+    gold = torch.zeros(len(rows), max(map(len, rows)), n_actions)
+    for b, seq in enumerate(rows):
+        gold[b, torch.arange(len(seq)), torch.tensor(seq)] = 1
+    return gold, torch.tensor([len(seq) for seq in rows])
+
+
+@pytest.mark.parametrize("slot_state", [False, True])
+@pytest.mark.parametrize("foreign", [False, True])
+def test_fast_training_loop_matches_the_reference_loop(slot_state, foreign):
+    """Same steps, logits and gradients (dropout off) on a batch of mixed lengths,
+    with and without foreign labels; with them, SHIFTs get delayed."""
+    n_actions = 12
+    torch.manual_seed(0)
+    decoder = SlotDecoder(16, n_actions, 32, half_context=5, slot_state=slot_state, dropout_positions=0.0,
+                          dropout_queries=0.0, dropout_mlp=0.0).train()
+    with torch.no_grad():  # non-trivial attention, writes and decisions
+        decoder.queries.normal_(0, 0.5)
+        decoder.token_multiplier.fill_(3.0)
+        decoder.action_embed.weight.normal_(0, 1)
+        decoder.output.bias[SHIFT] -= 0.5
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([28, 5, 1, 12])  # > half_context: positions outside the window too
+    gold, n_rows = _random_gold(lengths, n_actions, generator)
+    mask = None
+    if foreign:
+        mask = torch.zeros(4, n_actions)
+        mask[0, 4:8] = mask[2, 2:4] = 1
+    vectors = torch.randn(4, 30, 16, generator=generator)
+    weights = torch.linspace(-1, 1, n_actions)
+    results = []
+    for fast in (True, False):
+        decoder.fast_train_loop = fast
+        decoder.zero_grad()
+        batch = DecoderBatch(vectors=vectors.clone().requires_grad_(), lengths=lengths, gold=gold, n_rows=n_rows,
+                             foreign=mask)
+        out = decoder.forward_train(batch)
+        (out.logits * out.active.unsqueeze(-1) * weights).sum().backward()
+        grads = {name: p.grad.clone() for name, p in decoder.named_parameters() if p.grad is not None}
+        results.append((out, grads, batch.vectors.grad))
+    (fast_out, fast_grads, fast_d_vectors), (ref_out, ref_grads, ref_d_vectors) = results
+    for name in ("cursor", "delay", "active", "pointer"):
+        assert torch.equal(getattr(fast_out, name), getattr(ref_out, name)), name
+    assert bool(ref_out.delay.any()) == foreign
+    active = ref_out.active > 0
+    torch.testing.assert_close(fast_out.logits[active], ref_out.logits[active], rtol=1e-4, atol=1e-5)
+    assert fast_grads.keys() == ref_grads.keys() and len(ref_grads) >= 10
+    for name, grad in ref_grads.items():
+        scale = float(grad.abs().max()) + 1e-6
+        torch.testing.assert_close(fast_grads[name] / scale, grad / scale, rtol=0, atol=1e-5, msg=name)
+    scale = float(ref_d_vectors.abs().max())
+    torch.testing.assert_close(fast_d_vectors / scale, ref_d_vectors / scale, rtol=0, atol=1e-5)
+
+
+def test_fast_training_loop_uses_only_the_positions_it_can_reach():
+    """The position table of a short batch holds the offsets its pointer can
+    see, and maps each (pointer, position) to the same embedding row."""
+    decoder = SlotDecoder(16, 6, 32, half_context=5)
+    for S in (3, 6, 30):
+        table, rows = decoder._position_table(S)
+        assert table.shape[0] == 2 * min(S - 1, 5) + 1 + 3
+        every = torch.ones((S, S), dtype=torch.bool)
+        full = decoder._position_rows(torch.arange(S), S, every)
+        assert torch.equal(table[rows], decoder.positions.weight[full])
