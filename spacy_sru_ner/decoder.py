@@ -8,7 +8,7 @@ state (pointer, gold cursor, finished flags) lives in tensors.
 """
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, List, Optional
 
 import numpy
 import torch
@@ -87,6 +87,24 @@ class InferenceTables:
     write: torch.Tensor  # (A, 2w + K [+ 2w]) what each action adds to U, the scores [and T]
 
 
+@dataclass
+class WeightTables:
+    """What the inference tables take from the weights alone (cached by
+    :meth:`SlotDecoder.weight_tables`): the maps from the embedded words to T,
+    U and the scores, the start vector's part in each, the position scores,
+    the write table and the output layer."""
+
+    hidden: torch.Tensor  # (d, 2w)
+    context: torch.Tensor  # (d, 2w)
+    scores: torch.Tensor  # (d, K)
+    hidden_start: torch.Tensor  # (2w,)
+    context_start: torch.Tensor  # (2w,)
+    scores_start: torch.Tensor  # (K,)
+    position_queries: torch.Tensor  # (K, 2H + 4)
+    write: torch.Tensor  # (A, 2w + K [+ 2w])
+    out_weight: torch.Tensor  # (2w, A)
+
+
 class SlotDecoder(nn.Module):
     """Slot-based recurrent decoder (memory, pointer, latent-query attention)."""
 
@@ -142,6 +160,20 @@ class SlotDecoder(nn.Module):
         n_state = (3 if slot_state else 2) * width
         self.hidden = nn.Linear(n_state, 2 * width)
         self.output = nn.Linear(2 * width, n_actions)
+
+    def train(self, mode: bool = True) -> "SlotDecoder":
+        """Set training mode; a no-op when the module is already in it (Thinc's
+        wrapper calls ``train()`` or ``eval()`` on every call, and walking the
+        submodules cost about half a millisecond per document at batch size 1).
+        Submodules are expected to change mode only through this module."""
+        if self.training == mode:
+            return self
+        modules = self.__dict__.get("_all_modules")
+        if modules is None:
+            modules = self.__dict__["_all_modules"] = list(self.modules())
+        for module in modules:
+            module.__dict__["training"] = mode
+        return self
 
     # --- building blocks -------------------------------------------------
     def _embed(self, batch: DecoderBatch) -> torch.Tensor:
@@ -517,7 +549,126 @@ class SlotDecoder(nn.Module):
             pointer = torch.minimum(pointer + advance.long(), max_pointer)
         return PredictOutput(probs=torch.stack(all_probs, dim=1), n_steps=n_steps)
 
-    def _inference_tables(self, batch: DecoderBatch) -> "InferenceTables":
+    def invalidate_tables(self) -> None:
+        """Forget the cached weight tables of the inference loops. The component
+        calls this after every optimizer step, around ``use_params`` and on
+        load; the cache also checks the parameters' storage and version, so a
+        direct in-place change of a parameter is seen too."""
+        self.__dict__["_weight_tables"] = None
+        self.__dict__["_numpy_tables"] = None
+
+    def _parameters_key(self) -> tuple:
+        params = self.__dict__.get("_parameter_list")
+        if params is None:
+            params = self.__dict__["_parameter_list"] = list(self.parameters())
+        return tuple((p.data_ptr(), p._version) for p in params)
+
+    def _cached(self, name: str, build):
+        """``build()``, kept under ``name`` until the parameters change."""
+        cached = self.__dict__.get(name)
+        key = self._parameters_key()
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = build()
+        self.__dict__[name] = (key, value)
+        return value
+
+    def weight_tables(self) -> "WeightTables":
+        """The parts of the inference tables that depend on the weights only,
+        computed once and kept until the weights change."""
+        return self._cached("_weight_tables", self._build_weight_tables)
+
+    @torch.no_grad()
+    def _build_weight_tables(self) -> "WeightTables":
+        d = self.width
+        w_cur = self.hidden.weight[:, :d]
+        w_ctx = self.hidden.weight[:, d : 2 * d]
+        queries = (self.queries * self.query_scale).t()  # (d, K)
+        tau = self.token_multiplier
+        actions = self.action_embed.weight  # (A, d)
+        start = self.start_vector
+        value_ctx = (self.value_scale.unsqueeze(1) * w_ctx.t()).contiguous()  # (d, 2w)
+        table_parts = [actions @ value_ctx, tau * (actions @ queries)]
+        hidden_start = torch.zeros_like(self.hidden.bias)
+        if self.slot_state:
+            w_slot = self.hidden.weight[:, 2 * d :]
+            hidden_start = start @ w_slot.t()
+            table_parts.append(actions @ w_slot.t())
+        tables = WeightTables(
+            hidden=w_cur.t().contiguous(),
+            context=value_ctx,
+            scores=(tau * queries).contiguous(),
+            hidden_start=hidden_start,
+            context_start=start @ value_ctx,
+            scores_start=tau * (start @ queries),
+            position_queries=(queries.t() @ self.positions.weight.t()).contiguous(),
+            write=torch.cat(table_parts, dim=1).contiguous(),
+            out_weight=self.output.weight.t().contiguous(),
+        )
+        return tables
+
+    @torch.no_grad()
+    def _build_numpy_tables(self) -> Dict[str, numpy.ndarray]:
+        tables = self.weight_tables()
+        arrays = {name: getattr(tables, name) for name in tables.__dataclass_fields__}
+        arrays.update(
+            proj=self.input_proj.weight.t(),
+            proj_bias=self.input_proj.bias,
+            norm_weight=self.input_norm.weight,
+            norm_bias=self.input_norm.bias,
+            cls=self.cls_vector,
+            sep=self.sep_vector,
+            hidden_bias=self.hidden.bias,
+            out_bias=self.output.bias,
+        )
+        return {name: numpy.ascontiguousarray(a.detach().cpu().numpy()) for name, a in arrays.items()}
+
+    def can_predict_numpy(self) -> bool:
+        """Whether :meth:`predict_numpy` can run: weights on the CPU, compiled loop on."""
+        return self.compiled_cpu_loop and greedy_cpu.available() and self.output.weight.device.type == "cpu"
+
+    def predict_numpy(self, vectors: numpy.ndarray, lengths: numpy.ndarray, chunk_size: int = 64) -> List[numpy.ndarray]:
+        """Greedy decoding on the CPU from numpy input to numpy output, without
+        torch: what :meth:`forward_predict` computes with the compiled loop,
+        but the embedding and the tables in numpy with the cached weights (a
+        torch call costs microseconds that matter at batch size 1). Sequences
+        are decoded in chunks of similar length. Returns each sequence's
+        (steps, A) step probabilities."""
+        w = self._cached("_numpy_tables", self._build_numpy_tables)
+        lengths = numpy.asarray(lengths, dtype="int64")
+        results: List[numpy.ndarray] = [None] * len(lengths)  # type: ignore[list-item]
+        order = numpy.argsort(lengths, kind="stable")
+        for start in range(0, len(order), chunk_size):
+            index = order[start : start + chunk_size]
+            n = lengths[index]
+            S = int(n.max()) + 2
+            x = vectors[index, :S] @ w["proj"] + w["proj_bias"]
+            mean = x.mean(axis=-1, keepdims=True)
+            x = x - mean
+            x /= numpy.sqrt((x * x).mean(axis=-1, keepdims=True) + self.input_norm.eps)
+            x = x * w["norm_weight"] + w["norm_bias"]
+            positions = numpy.arange(S)
+            x[~((positions >= 1) & (positions <= n[:, None]))] = 0.0
+            x[numpy.arange(len(index)), n + 1] += w["sep"]
+            x[:, 0] += w["cls"]
+            hidden = x @ w["hidden"] + w["hidden_bias"]
+            hidden[:, 0] += w["hidden_start"]
+            context = x @ w["context"]
+            context[:, 0] += w["context_start"]
+            scores = x @ w["scores"]
+            scores[:, 0] += w["scores_start"]
+            scores[positions[None, :] > (n[:, None] + 1)] = -1e12
+            max_steps = max(1, int(self.max_predict_steps_factor * S))
+            probs, n_steps = greedy_cpu.decode(
+                hidden, numpy.ascontiguousarray(context), numpy.ascontiguousarray(scores.transpose(0, 2, 1)),
+                w["position_queries"], self.half_context, w["write"], w["out_weight"], w["out_bias"], n,
+                max_steps, self.slot_state,
+            )
+            for j, b in enumerate(index):
+                results[b] = probs[j, : int(n_steps[j])]
+        return results
+
+    def _inference_tables(self, batch: DecoderBatch, weights: Optional[WeightTables] = None) -> "InferenceTables":
         """The per-position tables that the fast greedy loops work on.
 
         The memory enters a step only through linear maps: the hidden layer's
@@ -527,47 +678,37 @@ class SlotDecoder(nn.Module):
         hidden pre-activation's word and slot part), ``U`` and the scores, and a
         slot write adds ``weights @ write`` to one position of each. Position
         scores are ``<q_k, P_row>`` for the row of each (pointer, position).
+        What depends on the weights only comes from :meth:`weight_tables`.
         """
+        weights = weights if weights is not None else self.weight_tables()
         embedded = self._embed(batch)
         B, S, d = embedded.shape
-        device = embedded.device
-        positions = torch.arange(S, device=device)
-        valid = positions.unsqueeze(0) <= (batch.lengths.unsqueeze(1) + 1)
-        w_cur = self.hidden.weight[:, :d]
-        w_ctx = self.hidden.weight[:, d : 2 * d]
-        queries = (self.queries * self.query_scale).t()  # (d, K)
-        tau = self.token_multiplier
-        actions = self.action_embed.weight  # (A, d)
-        start = torch.zeros_like(embedded)
-        start[:, 0] = self.start_vector
-        memory = embedded + start
-        table_parts = [(actions * self.value_scale) @ w_ctx.t(), tau * (actions @ queries)]
-        hidden = embedded @ w_cur.t() + self.hidden.bias  # T: (B, S, 2w)
-        if self.slot_state:
-            w_slot = self.hidden.weight[:, 2 * d :]
-            hidden[:, 0] += self.start_vector @ w_slot.t()
-            table_parts.append(actions @ w_slot.t())
-        scores = tau * torch.einsum("bsd,dk->bks", memory, queries)  # (B, K, S)
+        valid = torch.arange(S, device=embedded.device).unsqueeze(0) <= (batch.lengths.unsqueeze(1) + 1)
+        hidden = torch.addmm(self.hidden.bias, embedded.view(B * S, d), weights.hidden).view(B, S, -1)  # T
+        context = (embedded.view(B * S, d) @ weights.context).view(B, S, -1)  # U
+        scores = (embedded.view(B * S, d) @ weights.scores).view(B, S, -1)
+        hidden[:, 0] += weights.hidden_start  # the start vector sits in the CLS slot
+        context[:, 0] += weights.context_start
+        scores[:, 0] += weights.scores_start
         return InferenceTables(
             hidden=hidden,
-            context=(memory * self.value_scale) @ w_ctx.t(),  # U: (B, S, 2w)
-            scores=scores.masked_fill_(~valid.unsqueeze(1), -1e12),
-            position_queries=queries.t() @ self.positions.weight.t(),  # (K, 2H + 4)
-            write=torch.cat(table_parts, dim=1),  # (A, 2w + K [+ 2w])
+            context=context,
+            scores=scores.transpose(1, 2).masked_fill_(~valid.unsqueeze(1), -1e12).contiguous(),  # (B, K, S)
+            position_queries=weights.position_queries,  # (K, 2H + 4)
+            write=weights.write,  # (A, 2w + K [+ 2w])
         )
 
     def _greedy_compiled(self, batch: DecoderBatch) -> PredictOutput:
         """The fast greedy loop as one compiled loop over sequences (CPU, numba)."""
-        tables = self._inference_tables(batch)
+        weights = self.weight_tables()
+        tables = self._inference_tables(batch, weights)
         max_steps = max(1, int(self.max_predict_steps_factor * tables.hidden.shape[1]))
-        hidden, context, scores, position_queries, write, out_weight, out_bias, lengths = [
-            numpy.ascontiguousarray(a.detach().numpy())
-            for a in (tables.hidden, tables.context, tables.scores, tables.position_queries, tables.write,
-                      self.output.weight.t(), self.output.bias, batch.lengths)
+        hidden, context, scores, lengths = [
+            numpy.ascontiguousarray(a.numpy()) for a in (tables.hidden, tables.context, tables.scores, batch.lengths)
         ]
         probs, n_steps = greedy_cpu.decode(
-            hidden, context, scores, position_queries, self.half_context, write, out_weight, out_bias, lengths,
-            max_steps, self.slot_state,
+            hidden, context, scores, weights.position_queries.numpy(), self.half_context, weights.write.numpy(),
+            weights.out_weight.numpy(), self.output.bias.detach().numpy(), lengths, max_steps, self.slot_state,
         )
         T = max(1, int(n_steps.max()))
         return PredictOutput(probs=torch.from_numpy(probs[:, :T]), n_steps=torch.from_numpy(n_steps))
@@ -593,7 +734,7 @@ class SlotDecoder(nn.Module):
         n_ctx, n_scores = context_table.shape[-1], scores_table.shape[1]
         advance = torch.zeros(self.n_actions, dtype=torch.long, device=device)
         advance[SHIFT] = advance[EOA] = 1
-        out_weight, out_bias = self.output.weight.t(), self.output.bias
+        out_weight, out_bias = self.weight_tables().out_weight, self.output.bias
         max_pointer = lengths + 1
         max_steps = max(1, int(self.max_predict_steps_factor * S))
         check_every = 1 if device.type == "cpu" else 8

@@ -174,6 +174,12 @@ def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput
     tokvecs, bp_tokvecs = tok2vec(inputs.docs, is_train)
     windows = inputs.windows
     training = is_train and inputs.gold is not None
+    module = decoder.shims[0]._model
+    if not training and model.ops.xp is numpy and module.can_predict_numpy():
+        # CPU inference straight from numpy to the compiled loop, no torch call
+        kwargs = _decoder_input(model, inputs, tokvecs, numpy.arange(len(windows)), False)
+        probs = module.predict_numpy(kwargs["vectors"], kwargs["lengths"]) if windows else []
+        return SlotOutput(probs=probs), lambda d_logits: inputs.docs
     if training:
         n_rows = numpy.array([g.shape[0] for g in inputs.gold], dtype="int64")
         n_words = numpy.array([end - start for _, start, end in windows], dtype="int64")

@@ -497,9 +497,27 @@ class SlotNER(TrainablePipe):
         decoder = self.model.maybe_get_ref("decoder")
         if scale == 1.0 or decoder is None:
             self.model.finish_update(sgd)
-            return
-        self.model.get_ref("tok2vec").finish_update(sgd)
-        decoder.finish_update(ScaledOptimizer(sgd, scale))
+        else:
+            self.model.get_ref("tok2vec").finish_update(sgd)
+            decoder.finish_update(ScaledOptimizer(sgd, scale))
+        self._invalidate_tables()
+
+    def use_params(self, params: dict) -> Iterator[None]:
+        """Use the given (e.g. averaged) parameters inside the block; the
+        decoder's cached weight tables are rebuilt on both sides of it. A plain
+        generator, as ``Language.use_params`` drives it (like spaCy's own pipes)."""
+        self._invalidate_tables()
+        try:
+            with self.model.use_params(params):
+                self._invalidate_tables()
+                yield
+        finally:
+            self._invalidate_tables()
+
+    def _invalidate_tables(self) -> None:
+        decoder = self.model.maybe_get_ref("decoder")
+        if decoder is not None:
+            decoder.shims[0]._model.invalidate_tables()
 
     # --- serialization ---------------------------------------------------
     def _build_for_bytes(self, model_bytes: bytes) -> None:
@@ -519,6 +537,7 @@ class SlotNER(TrainablePipe):
         def load_model(b: bytes) -> None:
             self._build_for_bytes(b)
             self.model.from_bytes(b)
+            self._invalidate_tables()
 
         deserialize = {
             "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
@@ -536,6 +555,7 @@ class SlotNER(TrainablePipe):
                 model_bytes = file_.read()
             self._build_for_bytes(model_bytes)
             self.model.from_bytes(model_bytes)
+            self._invalidate_tables()
 
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),

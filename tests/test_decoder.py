@@ -58,3 +58,21 @@ def test_training_pass_records_one_step_per_gold_row_without_foreign_labels():
     assert out.active.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
     assert out.cursor.tolist() == [[0, 1, 2, 3], [0, 1, 2, 2]]
     assert not out.delay.any()
+
+
+@pytest.mark.parametrize("slot_state", [False, True])
+def test_numpy_inference_matches_the_torch_loop(slot_state):
+    """predict_numpy (numpy tables, compiled loop, chunks by length) gives the
+    steps of forward_predict's compiled loop on the same padded batch."""
+    decoder = _decoder(slot_state)
+    lengths = torch.tensor([28, 5, 1, 12, 20, 17])
+    vectors = torch.randn(6, 30, 16)
+    torch_out = decoder.forward_predict(DecoderBatch(vectors=vectors, lengths=lengths))
+    for chunk_size in (64, 2):
+        probs = decoder.predict_numpy(vectors.numpy(), lengths.numpy(), chunk_size=chunk_size)
+        for b, p in enumerate(probs):
+            n = int(torch_out.n_steps[b])
+            if chunk_size == 2 and n >= int(1.5 * (int(lengths[b]) + 2)):
+                continue  # stopped by the step cap, which depends on the chunk's padding
+            assert p.shape == (n, 12)
+            torch.testing.assert_close(torch.from_numpy(p), torch_out.probs[b, :n], rtol=1e-5, atol=1e-5)
