@@ -8,11 +8,13 @@ trained a little), then measures on the same texts and prints three tables:
   sru_ner's time spent in its PyTorch decoder;
 * training: ``nlp.update`` updates/s and words/s on the same fixed batches;
 * memory: peak resident memory added while annotating all texts at the largest
-  batch size and during the training updates (each measured in a forked child,
-  so one measurement's allocations do not hide the next one's).
+  batch size and during a long training run (``--memory-updates``, hundreds of
+  updates, so that what grows over a run shows), each measured in a forked
+  child, so one measurement's allocations do not hide the next one's.
 
     python benchmarks/speed.py [--steps 150] [--repeat 3] [--threads 1] [--batch-sizes 1,32,256]
-        [--train-batch 16] [--train-updates 30] [--texts corpus/x/test.spacy] [--gpu-id 0]
+        [--train-batch 16] [--train-updates 30] [--memory-updates 300] [--texts corpus/x/test.spacy]
+        [--gpu-id 0]
 
 ``spacy benchmark speed MODEL DATA`` is a cross-check of the inference numbers on a
 saved pipeline.
@@ -145,6 +147,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,32,256")
     parser.add_argument("--train-batch", type=int, default=16, help="docs per timed training update")
     parser.add_argument("--train-updates", type=int, default=30, help="timed training updates")
+    parser.add_argument("--memory-updates", type=int, default=300, help="training updates of the memory run")
     parser.add_argument("--hidden-width", type=int, default=128, help="sru_ner decoder width")
     parser.add_argument("--texts", default="", help=".spacy file whose texts are annotated (default: GENIA sample)")
     parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run both on (no memory table then)")
@@ -182,8 +185,10 @@ def main() -> None:
     largest = max(batch_sizes)
     memory = {}
     if args.gpu_id < 0:  # measured in forked children, and CUDA does not survive a fork
+        memory_rng = random.Random(2)
+        memory_picks = [memory_rng.sample(range(len(train)), args.train_batch) for _ in range(args.memory_updates)]
         for name, (nlp, examples, optimizer) in built.items():
-            batches = [[examples[i] for i in pick] for pick in picks]
+            batches = [[examples[i] for i in pick] for pick in memory_picks]
             memory[name] = {
                 "pipe": peak_memory_added(lambda: list(nlp.pipe(texts, batch_size=largest))),
                 "train": peak_memory_added(lambda: [nlp.update(b, sgd=optimizer) for b in batches]),
@@ -213,7 +218,7 @@ def main() -> None:
     print("| peak memory added (MB) | sru_ner | ner |")
     print("|---|---|---|")
     print(f"| nlp.pipe, all texts, batch size {largest} | {memory['sru_ner']['pipe']:.0f} | {memory['ner']['pipe']:.0f} |")
-    print(f"| {args.train_updates} training updates | {memory['sru_ner']['train']:.0f} | {memory['ner']['train']:.0f} |")
+    print(f"| {args.memory_updates} training updates | {memory['sru_ner']['train']:.0f} | {memory['ner']['train']:.0f} |")
 
 
 if __name__ == "__main__":

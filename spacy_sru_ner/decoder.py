@@ -356,7 +356,7 @@ class SlotDecoder(nn.Module):
         padding = torch.zeros((B, S), dtype=dtype, device=device).masked_fill_(~valid, -1e12)
 
         def attention(pointer: torch.Tensor) -> torch.Tensor:
-            positions = F.dropout(position_table, self.drop_positions.p, self.training) @ queries.t()
+            positions = self._step_dropout(position_table, self.drop_positions.p) @ queries.t()
             rows = rows_at.index_select(0, pointer).view(-1)
             scores = score_table.view(B, S, K) + positions.index_select(0, rows).view(B, S, K)
             scores = scores.amax(dim=-1)
@@ -370,9 +370,7 @@ class SlotDecoder(nn.Module):
             features = [current, context]
             if self.slot_state:
                 features.append(memory.index_select(0, slot) - current)
-            state = torch.cat(features, dim=-1)
-            if self.drop_mlp.p > 0:
-                state = self.drop_mlp(state)
+            state = self._step_dropout(torch.cat(features, dim=-1), self.drop_mlp.p)
             return self.output(torch.tanh(self.hidden(state)))
 
         def write(slot: torch.Tensor, logits: torch.Tensor):
@@ -438,6 +436,14 @@ class SlotDecoder(nn.Module):
             active=torch.stack(all_active, dim=1).to(dtype),
             pointer=torch.stack(all_pointers, dim=1),
         )
+
+    def _step_dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """Dropout for the per-step masks of the fast loop: the same distribution
+        as ``F.dropout``, with the mask drawn by ``torch.rand`` (about twice as
+        fast on the CPU as the Bernoulli sampler, and drawn at every step)."""
+        if not self.training or p <= 0.0:
+            return x
+        return x * ((torch.rand_like(x) >= p).to(x.dtype) * (1.0 / (1.0 - p)))
 
     def _position_table(self, S: int):
         """The position embeddings that ``S`` positions can use (offsets within

@@ -175,3 +175,14 @@ def test_fast_training_loop_uses_only_the_positions_it_can_reach():
         every = torch.ones((S, S), dtype=torch.bool)
         full = decoder._position_rows(torch.arange(S), S, every)
         assert torch.equal(table[rows], decoder.positions.weight[full])
+
+
+def test_step_dropout_zeroes_a_share_p_and_keeps_the_mean():
+    decoder = SlotDecoder(16, 6, 32).train()
+    torch.manual_seed(0)
+    x = torch.ones(200, 500)
+    dropped = decoder._step_dropout(x, 0.2)
+    assert abs(float((dropped == 0).float().mean()) - 0.2) < 0.01
+    assert abs(float(dropped.mean()) - 1.0) < 0.02
+    assert torch.equal(decoder._step_dropout(x, 0.0), x)
+    assert torch.equal(decoder.eval()._step_dropout(x, 0.2), x)
