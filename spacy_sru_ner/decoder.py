@@ -354,9 +354,14 @@ class SlotDecoder(nn.Module):
         K = queries.shape[0]
         drop_scores = self.drop_scores.p > 0
         padding = torch.zeros((B, S), dtype=dtype, device=device).masked_fill_(~valid, -1e12)
+        # locals: a step runs thousands of times per update, and module attribute
+        # lookups and module calls cost microseconds each
+        queries_t, value_scale, slot_state = queries.t(), self.value_scale, self.slot_state
+        p_positions, p_mlp, dropout = self.drop_positions.p, self.drop_mlp.p, self._step_dropout
+        hidden_w, hidden_b, out_w, out_b = self.hidden.weight, self.hidden.bias, self.output.weight, self.output.bias
 
         def attention(pointer: torch.Tensor) -> torch.Tensor:
-            positions = self._step_dropout(position_table, self.drop_positions.p) @ queries.t()
+            positions = dropout(position_table, p_positions) @ queries_t
             rows = rows_at.index_select(0, pointer).view(-1)
             scores = score_table.view(B, S, K) + positions.index_select(0, rows).view(B, S, K)
             scores = scores.amax(dim=-1)
@@ -366,12 +371,12 @@ class SlotDecoder(nn.Module):
 
         def step(slot: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
             current = words.index_select(0, slot)
-            context = torch.bmm(alpha.unsqueeze(1), memory.view(B, S, d)).squeeze(1) * self.value_scale
+            context = torch.bmm(alpha.unsqueeze(1), memory.view(B, S, d)).squeeze(1) * value_scale
             features = [current, context]
-            if self.slot_state:
+            if slot_state:
                 features.append(memory.index_select(0, slot) - current)
-            state = self._step_dropout(torch.cat(features, dim=-1), self.drop_mlp.p)
-            return self.output(torch.tanh(self.hidden(state)))
+            state = dropout(torch.cat(features, dim=-1), p_mlp)
+            return F.linear(torch.tanh(F.linear(state, hidden_w, hidden_b)), out_w, out_b)
 
         def write(slot: torch.Tensor, logits: torch.Tensor):
             selected = logits >= logits[:, SHIFT : SHIFT + 1]
