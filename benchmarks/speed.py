@@ -84,22 +84,30 @@ def pipe_seconds(nlp: spacy.Language, texts: List[str], batch_size: int) -> floa
 
 
 def decoder_share(nlp: spacy.Language, texts: List[str], batch_size: int) -> float:
-    """Fraction of sru_ner's pipe time spent in the PyTorch decoder."""
+    """Fraction of sru_ner's pipe time spent in its decoder (the numpy path on
+    CPU, ``forward_predict`` otherwise)."""
     decoder = nlp.get_pipe("sru_ner").model.get_ref("decoder").shims[0]._model
     spent = [0.0]
-    original = decoder.forward_predict
+    originals = {name: getattr(decoder, name) for name in ("forward_predict", "predict_numpy")}
 
-    def timed(batch):
-        start = time.perf_counter()
-        out = original(batch)
-        if out.probs.is_cuda:
-            torch.cuda.synchronize()
-        spent[0] += time.perf_counter() - start
-        return out
+    def timed(original):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            out = original(*args, **kwargs)
+            if getattr(getattr(out, "probs", None), "is_cuda", False):
+                torch.cuda.synchronize()
+            spent[0] += time.perf_counter() - start
+            return out
 
-    decoder.forward_predict = timed
-    total = pipe_seconds(nlp, texts, batch_size)
-    decoder.forward_predict = original
+        return run
+
+    for name, original in originals.items():
+        setattr(decoder, name, timed(original))
+    try:
+        total = pipe_seconds(nlp, texts, batch_size)
+    finally:
+        for name in originals:
+            delattr(decoder, name)
     return spent[0] / total
 
 
