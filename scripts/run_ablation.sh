@@ -54,6 +54,8 @@ set_overrides() {  # NAME
         multi_mentions) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5) ;;
         multi_mentions_shift_bar) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5
                                         --components.sru_ner.shift_bar 0.5) ;;
+        multi_mentions_shift_bar_pw5) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5
+                                            --components.sru_ner.shift_bar 0.5 --components.sru_ner.positive_weight 5) ;;
         multi_unmasked) ARGS=(--components.sru_ner.masking false) ;;
         single_bc5cdr_chem)
             ARGS=(--paths.train_bc5cdr_disease null --paths.dev_bc5cdr_disease null
