@@ -105,6 +105,7 @@ models = [
     ("multi_shift_bar", "multi, masking = true, shift_bar = 0.5"),
     ("multi_mentions", "multi, masking = true, mention_fraction = 0.5"),
     ("multi_mentions_shift_bar", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5"),
+    ("multi_mentions_shift_bar_pw5", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5, positive_weight = 5"),
 ]
 corpora = [("bc5cdr_chem", "BC5CDR-chem (Chemical)"), ("bc5cdr_disease", "BC5CDR-disease (Disease)"),
            ("linnaeus", "linnaeus (Species)")]
