@@ -105,6 +105,63 @@ class WeightTables:
     out_weight: torch.Tensor  # (2w, A)
 
 
+class GoldAlignment:
+    """Where each sequence of a teacher-forced pass stands (pointer, gold row,
+    delay, done) under the multi-corpus alignment rule, and what the pass
+    recorded; shared by the reference and the fast training loops.
+
+    Per step: :meth:`observe` takes the step's logits and decides the delay,
+    the loop writes the memory at the (old) pointer, then :meth:`advance`
+    moves pointer and gold cursor."""
+
+    def __init__(self, batch: DecoderBatch, foreign: torch.Tensor, has_foreign: bool):
+        B = batch.gold.shape[0]
+        device = batch.gold.device
+        self.gold, self.foreign, self.has_foreign = batch.gold, foreign, has_foreign
+        self.last_row = batch.n_rows - 1
+        self.max_pointer = batch.lengths + 1
+        self.pointer = torch.ones(B, dtype=torch.long, device=device)
+        self.cursor = torch.zeros(B, dtype=torch.long, device=device)
+        self.delayed = torch.zeros(B, dtype=torch.bool, device=device)
+        self.done = torch.zeros(B, dtype=torch.bool, device=device)
+        self.steps: Dict[str, List[torch.Tensor]] = {k: [] for k in ("logits", "cursor", "delay", "active", "pointer")}
+
+    def observe(self, logits: torch.Tensor) -> None:
+        """Record the step at the current pointer and decide whether its gold
+        SHIFT is delayed (a foreign action more probable than SHIFT, never
+        twice in a row)."""
+        gold = self.gold
+        row = gold.gather(1, self.cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
+        self.is_shift = row[:, SHIFT] > 0
+        self.is_eoa = row[:, EOA] > 0
+        self.delay = torch.zeros_like(self.done)
+        if self.has_foreign:
+            probs = torch.sigmoid(logits.detach())
+            foreign_best = (probs * self.foreign).amax(dim=1)
+            self.delay = self.is_shift & ~self.delayed & (foreign_best > probs[:, SHIFT])
+        for key, value in (("logits", logits), ("cursor", self.cursor), ("delay", self.delay),
+                           ("active", ~self.done), ("pointer", self.pointer)):
+            self.steps[key].append(value)
+
+    def advance(self) -> None:
+        delay = self.delay
+        moves = (self.is_shift | self.is_eoa) & ~delay
+        self.pointer = torch.minimum(self.pointer + moves.long(), self.max_pointer)
+        self.done = self.done | (self.is_eoa & ~delay)
+        self.cursor = torch.minimum(self.cursor + (~delay).long(), self.last_row)
+        self.delayed = delay
+
+    def output(self, dtype: torch.dtype) -> TrainOutput:
+        stacked = {key: torch.stack(values, dim=1) for key, values in self.steps.items()}
+        return TrainOutput(
+            logits=stacked["logits"],
+            cursor=stacked["cursor"],
+            delay=stacked["delay"].to(dtype),
+            active=stacked["active"].to(dtype),
+            pointer=stacked["pointer"],
+        )
+
+
 class SlotDecoder(nn.Module):
     """Slot-based recurrent decoder (memory, pointer, latent-query attention)."""
 
@@ -266,52 +323,23 @@ class SlotDecoder(nn.Module):
         the gathered position rows and the queries. Kept for tests."""
         assert batch.gold is not None and batch.n_rows is not None
         embedded, memory, context, valid = self._init_state(batch)
-        B = embedded.shape[0]
-        device = embedded.device
         gold = batch.gold
         foreign = batch.foreign if batch.foreign is not None else torch.zeros_like(gold[:, 0])
         has_foreign = bool(foreign.any())
-        last_row = batch.n_rows - 1
-        max_pointer = batch.lengths + 1
-        pointer = torch.ones(B, dtype=torch.long, device=device)
-        cursor = torch.zeros(B, dtype=torch.long, device=device)
-        delayed = torch.zeros(B, dtype=torch.bool, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
+        state = GoldAlignment(batch, foreign, has_foreign)
         n_steps = int(gold.shape[1])
         if has_foreign:
             n_steps = int(max(n_steps, round(self.max_train_steps_factor * gold.shape[1])))
-        all_logits, all_cursors, all_delays, all_active, all_pointers = [], [], [], [], []
         for _ in range(n_steps):
+            pointer = state.pointer
             logits = self._step_logits(embedded, memory, pointer, context)
-            all_pointers.append(pointer)
-            row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
-            is_shift = row[:, SHIFT] > 0
-            is_eoa = row[:, EOA] > 0
-            delay = torch.zeros_like(done)
-            if has_foreign:
-                probs = torch.sigmoid(logits.detach())
-                foreign_best = (probs * foreign).amax(dim=1)
-                delay = is_shift & ~delayed & (foreign_best > probs[:, SHIFT])
-            all_logits.append(logits)
-            all_cursors.append(cursor)
-            all_delays.append(delay)
-            all_active.append(~done)
+            state.observe(logits)
             memory = self._write(memory, pointer, logits)
             context = self._context(memory, pointer, valid)
-            advance = (is_shift | is_eoa) & ~delay
-            pointer = torch.minimum(pointer + advance.long(), max_pointer)
-            done = done | (is_eoa & ~delay)
-            cursor = torch.minimum(cursor + (~delay).long(), last_row)
-            delayed = delay
-            if bool(done.all()):
+            state.advance()
+            if bool(state.done.all()):
                 break
-        return TrainOutput(
-            logits=torch.stack(all_logits, dim=1),
-            cursor=torch.stack(all_cursors, dim=1),
-            delay=torch.stack(all_delays, dim=1).to(embedded.dtype),
-            active=torch.stack(all_active, dim=1).to(embedded.dtype),
-            pointer=torch.stack(all_pointers, dim=1),
-        )
+        return state.output(embedded.dtype)
 
     def _forward_train_fast(self, batch: DecoderBatch) -> TrainOutput:
         """The teacher-forced pass on an attention-score table.
@@ -402,45 +430,19 @@ class SlotDecoder(nn.Module):
                 active=path.active,
                 pointer=path.pointer,
             )
-        last_row = batch.n_rows - 1
-        max_pointer = batch.lengths + 1
-        pointer = torch.ones(B, dtype=torch.long, device=device)
-        cursor = torch.zeros(B, dtype=torch.long, device=device)
-        delayed = torch.zeros(B, dtype=torch.bool, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
+        state = GoldAlignment(batch, foreign, has_foreign)
         n_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))
         check_every = 1 if device.type == "cpu" else 8
-        all_logits, all_cursors, all_delays, all_active, all_pointers = [], [], [], [], []
         for t in range(n_steps):
-            slot = row_starts + pointer
+            slot = row_starts + state.pointer
             logits = step(slot, alpha)
-            row = gold.gather(1, cursor.view(-1, 1, 1).expand(-1, 1, gold.shape[-1])).squeeze(1)
-            is_shift = row[:, SHIFT] > 0
-            is_eoa = row[:, EOA] > 0
-            probs = torch.sigmoid(logits.detach())
-            foreign_best = (probs * foreign).amax(dim=1)
-            delay = is_shift & ~delayed & (foreign_best > probs[:, SHIFT])
-            all_logits.append(logits)
-            all_cursors.append(cursor)
-            all_delays.append(delay)
-            all_active.append(~done)
-            all_pointers.append(pointer)
+            state.observe(logits)
             memory, score_table = write(slot, logits)
-            alpha = attention(pointer)
-            advance = (is_shift | is_eoa) & ~delay
-            pointer = torch.minimum(pointer + advance.long(), max_pointer)
-            done = done | (is_eoa & ~delay)
-            cursor = torch.minimum(cursor + (~delay).long(), last_row)
-            delayed = delay
-            if t % check_every == check_every - 1 and bool(done.all()):
+            alpha = attention(state.pointer)
+            state.advance()
+            if t % check_every == check_every - 1 and bool(state.done.all()):
                 break
-        return TrainOutput(
-            logits=torch.stack(all_logits, dim=1),
-            cursor=torch.stack(all_cursors, dim=1),
-            delay=torch.stack(all_delays, dim=1).to(dtype),
-            active=torch.stack(all_active, dim=1).to(dtype),
-            pointer=torch.stack(all_pointers, dim=1),
-        )
+        return state.output(dtype)
 
     def _step_dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
         """Dropout for the per-step masks of the fast loop: the same distribution
