@@ -735,7 +735,8 @@ class SlotDecoder(nn.Module):
         sequences are dropped from the batch once a quarter of those left have
         finished.
         """
-        tables = self._inference_tables(batch)
+        weights = self.weight_tables()
+        tables = self._inference_tables(batch, weights)
         hidden, context_table, scores_table, write_table = tables.hidden, tables.context, tables.scores, tables.write
         B, S = hidden.shape[:2]
         device, dtype = hidden.device, hidden.dtype
@@ -747,7 +748,7 @@ class SlotDecoder(nn.Module):
         n_ctx, n_scores = context_table.shape[-1], scores_table.shape[1]
         advance = torch.zeros(self.n_actions, dtype=torch.long, device=device)
         advance[SHIFT] = advance[EOA] = 1
-        out_weight, out_bias = self.weight_tables().out_weight, self.output.bias
+        out_weight, out_bias = weights.out_weight, self.output.bias
         max_pointer = lengths + 1
         max_steps = max(1, int(self.max_predict_steps_factor * S))
         check_every = 1 if device.type == "cpu" else 8
