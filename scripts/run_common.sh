@@ -1,6 +1,7 @@
 # Sourced by the result runs (run_ablation.sh, run_baselines.sh, run_minilm.sh): the
 # repository root as working directory, one CPU thread per process, $PY, and a timed
-# `spacy train` / `spacy evaluate` into $OUT_DIR (set MAX_STEPS and OUT_DIR first).
+# `spacy train` / `spacy evaluate` into $OUT_DIR (set MAX_STEPS and OUT_DIR first;
+# SEED, if set, overrides [system] seed).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -10,6 +11,7 @@ timed_train() {  # NAME CONFIG [spacy train overrides...]: model in $OUT_DIR/NAM
     local name="$1" config="$2" start end; shift 2
     mkdir -p "$OUT_DIR/$name"
     start=$(date +%s)
+    if [ -n "${SEED:-}" ]; then set -- "$@" --system.seed "$SEED"; fi
     $PY -m spacy train "$config" --output "$OUT_DIR/$name" --training.max_steps "$MAX_STEPS" "$@" \
         > "$OUT_DIR/$name.train.log" 2>&1
     end=$(date +%s)
