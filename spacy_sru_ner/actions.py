@@ -6,8 +6,9 @@ Pure Python/numpy; no spaCy or model state. A *span* is a tuple
 vocabulary that is either ``{SHIFT}``, ``{EOA}``, or a non-empty set of
 distinct TRANSITION/REDUCE actions.
 """
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 
@@ -149,12 +150,16 @@ def rows_to_spans(rows: Iterable[Iterable[int]], vocab: ActionVocab, n_words: Op
 
 
 def probs_to_spans(
-    probs: numpy.ndarray, vocab: ActionVocab, threshold: float = 0.5, n_words: Optional[int] = None
+    probs: numpy.ndarray,
+    vocab: ActionVocab,
+    threshold: Union[float, numpy.ndarray] = 0.5,
+    n_words: Optional[int] = None,
 ) -> List[ScoredSpan]:
     """Greedy decoding of per-step action probabilities (steps x n_actions).
 
     A step's kind is its argmax (EOA: stop; SHIFT: next word); any other step
-    takes every action with probability > ``threshold``. A span's score is the
+    takes every action with probability > ``threshold`` (one number, or one per
+    TRANSITION/REDUCE action in action order). A span's score is the
     mean of its TRANSITION and REDUCE probabilities.
     """
     steps: List[List[int]] = []
@@ -166,6 +171,22 @@ def probs_to_spans(
             active = numpy.nonzero(probs[t, N_SPECIAL:] > threshold)[0] + N_SPECIAL
             steps.append([int(a) for a in active])
     return list(_decode(steps, vocab, n_words, probs))
+
+
+def limit_labels_per_span(spans: List[ScoredSpan], max_positive: Optional[int]) -> List[ScoredSpan]:
+    """Keep at most ``max_positive`` labels per (start, end), the highest
+    scoring ones (ties: label order); ``None`` keeps every span. Order is kept."""
+    if max_positive is None:
+        return spans
+    by_span: Dict[Tuple[int, int], List[ScoredSpan]] = defaultdict(list)
+    for span in spans:
+        by_span[span[0], span[1]].append(span)
+    keep = set()
+    for group in by_span.values():
+        if len(group) > max_positive:
+            group = sorted(group, key=lambda s: -s[3])[:max_positive]
+        keep.update(group)
+    return [span for span in spans if span in keep]
 
 
 def _decode(

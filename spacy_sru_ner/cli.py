@@ -151,18 +151,22 @@ def tune_threshold_cli(
     ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="Docs per batch"),
+    per_label: bool = typer.Option(
+        False, "--per-label", help="Also pick one threshold per label (stored as label_thresholds)"
+    ),
 ) -> None:
     """Pick the decision threshold on dev data and store it in the pipeline.
 
     The decoder runs once; each threshold is scored (micro F over the dev mentions)
-    on the same step probabilities. Writes threshold.json with every score.
+    on the same step probabilities. With --per-label each label gets the threshold
+    that maximises its own dev F. Writes threshold.json with every score.
     """
     from .threshold import tune_threshold_cli_main
 
     try:
         tune_threshold_cli_main(
             model, data, output=output, component=component, grid=grid, label_map=label_map,
-            gpu_id=gpu_id, batch_size=batch_size,
+            gpu_id=gpu_id, batch_size=batch_size, per_label=per_label,
         )
     except (ValueError, OSError, KeyError) as err:
         typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)

@@ -15,7 +15,7 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .actions import ActionVocab, ScoredSpan, probs_to_spans, spans_to_rows
+from .actions import ActionVocab, ScoredSpan, limit_labels_per_span, probs_to_spans, spans_to_rows
 from .corpora import get_annotated_labels
 from .loss import step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
@@ -70,6 +70,8 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "model": DEFAULT_MODEL,
         "spans_key": DEFAULT_SPANS_KEY,
         "threshold": 0.5,
+        "label_thresholds": {},
+        "max_positive": None,
         "write_ents": False,
         "max_length": 256,
         "masking": True,
@@ -91,6 +93,8 @@ def make_sru_ner(
     model: Model[SlotInput, SlotOutput],
     spans_key: str,
     threshold: float,
+    label_thresholds: Dict[str, float],
+    max_positive: Optional[int],
     write_ents: bool,
     max_length: int,
     masking: bool,
@@ -105,6 +109,11 @@ def make_sru_ner(
     spans_key: key of ``doc.spans`` that gets the predicted (nested) spans and
         from which gold spans are read (falling back to ``doc.ents``).
     threshold: probability above which a TRANSITION/REDUCE action is taken.
+    label_thresholds: per-label thresholds that replace ``threshold`` for the
+        labels they name (``tune-threshold --per-label`` sets them on dev data).
+    max_positive: most labels one span may get (as spancat's setting): where
+        the decoder predicts a span with more, the most probable are kept
+        (1 for corpora whose types are disjoint; None: no limit).
     write_ents: also set ``doc.ents`` to the longest non-overlapping spans.
     max_length: longest token window decoded at once; longer sentences or
         docs are split into windows and the spans merged back.
@@ -129,6 +138,8 @@ def make_sru_ner(
         name,
         spans_key=spans_key,
         threshold=threshold,
+        label_thresholds=label_thresholds,
+        max_positive=max_positive,
         write_ents=write_ents,
         max_length=max_length,
         masking=masking,
@@ -151,6 +162,8 @@ class SlotNER(TrainablePipe):
         *,
         spans_key: str = DEFAULT_SPANS_KEY,
         threshold: float = 0.5,
+        label_thresholds: Optional[Dict[str, float]] = None,
+        max_positive: Optional[int] = None,
         write_ents: bool = False,
         max_length: int = 256,
         masking: bool = True,
@@ -165,6 +178,12 @@ class SlotNER(TrainablePipe):
         for setting, value in (("positive_weight", positive_weight), ("decoder_lr_scale", decoder_lr_scale)):
             if not value > 0:
                 raise ValueError(f"{setting} of '{name}' must be > 0, got {value}.")
+        label_thresholds = dict(label_thresholds or {})
+        for label, value in [("(threshold)", threshold)] + sorted(label_thresholds.items()):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"Thresholds of '{name}' must lie strictly between 0 and 1, got {label}: {value}.")
+        if max_positive is not None and max_positive < 1:
+            raise ValueError(f"max_positive of '{name}' must be None or >= 1, got {max_positive}.")
         if not project_coeff >= 0:
             raise ValueError(f"project_coeff of '{name}' must be >= 0, got {project_coeff}.")
         self.vocab = vocab
@@ -175,6 +194,8 @@ class SlotNER(TrainablePipe):
             "labels": [],
             "spans_key": spans_key,
             "threshold": threshold,
+            "label_thresholds": label_thresholds,
+            "max_positive": max_positive,
             "write_ents": write_ents,
             "max_length": max_length,
             "masking": masking,
@@ -253,6 +274,7 @@ class SlotNER(TrainablePipe):
             )
         examples = list(islice(get_examples(), 10))
         docs = [eg.predicted for eg in examples]
+        self.action_thresholds()  # label_thresholds must name known labels
         self.model.set_dim("nO", self.actions.n_actions)
         self.model.initialize(X=SlotInput(docs=docs, windows=self._windows(docs)))
         self._check_labels_seen(get_examples)
@@ -304,7 +326,7 @@ class SlotNER(TrainablePipe):
         """Decode each doc into scored (start, end, label, score) spans."""
         docs = list(docs)
         predictions: List[List[ScoredSpan]] = [[] for _ in docs]
-        threshold = self.cfg["threshold"]
+        threshold = self.action_thresholds()
         for i, window in self._iter_window_probs(docs):  # spans as each piece is decoded: bounded memory
             predictions[i].extend(self.spans_from_probs([[window]], threshold)[0])
         return predictions
@@ -335,14 +357,40 @@ class SlotNER(TrainablePipe):
                     for _, window in self._window_probs([piece], windows):
                         yield i, window
 
-    def spans_from_probs(self, probs: List[List[WindowProbs]], threshold: float) -> List[List[ScoredSpan]]:
-        """The spans of :meth:`predict_probs`'s output at ``threshold``."""
+    def action_thresholds(
+        self, threshold: Optional[float] = None, label_thresholds: Optional[Dict[str, float]] = None
+    ) -> numpy.ndarray:
+        """The decision threshold of each TRANSITION/REDUCE action (in action
+        order, without EOA and SHIFT): ``label_thresholds`` where it names the
+        label, else ``threshold`` (both default to the component's cfg)."""
+        threshold = self.cfg["threshold"] if threshold is None else threshold
+        if label_thresholds is None:
+            label_thresholds = self.cfg.get("label_thresholds") or {}
+        unknown = sorted(set(label_thresholds) - set(self.labels))
+        if unknown:
+            raise ValueError(
+                f"label_thresholds of '{self.name}' name labels the component does not have: {unknown}. "
+                f"Its labels: {list(self.labels)}."
+            )
+        return numpy.repeat(
+            numpy.array([label_thresholds.get(label, threshold) for label in self.labels], dtype="float32"), 2
+        )
+
+    def spans_from_probs(
+        self, probs: List[List[WindowProbs]], threshold: Union[float, numpy.ndarray]
+    ) -> List[List[ScoredSpan]]:
+        """The spans of :meth:`predict_probs`'s output at ``threshold`` (one
+        number, or one per TRANSITION/REDUCE action as :meth:`action_thresholds`),
+        at most ``max_positive`` labels per span."""
         actions = self.actions
+        max_positive = self.cfg.get("max_positive")
         return [
             [
                 (s + offset, e + offset, label, score)
                 for offset, n_words, window_probs in windows
-                for s, e, label, score in probs_to_spans(window_probs, actions, threshold, n_words=n_words)
+                for s, e, label, score in limit_labels_per_span(
+                    probs_to_spans(window_probs, actions, threshold, n_words=n_words), max_positive
+                )
             ]
             for windows in probs
         ]

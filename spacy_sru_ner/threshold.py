@@ -47,11 +47,21 @@ def tune_threshold(
     grid: Sequence[float] = DEFAULT_GRID,
     label_map: Optional[str] = None,
     batch_size: int = 64,
+    per_label: bool = False,
 ) -> Dict[str, Any]:
     """Score every threshold of ``grid`` on the dev files and set the best.
 
+    With ``per_label``, each label also gets the threshold of the grid that
+    maximises its own dev F (labels are decoded independently, so one pass over
+    the grid scores every label); a label that reaches F = 0 at every threshold
+    (e.g. no dev mentions) keeps the global one. Without it, one threshold
+    serves every label and ``label_thresholds`` are cleared.
+
     Returns ``{"component", "threshold", "previous", "scores": {threshold: {p, r, f}}}``
-    (fractions). Ties go to the threshold nearest the previous one.
+    (fractions), plus ``"label_thresholds"``, ``"label_scores"`` ({label:
+    {threshold: {p, r, f}}}) and ``"tuned"`` (the {p, r, f} with the chosen
+    per-label thresholds) with ``per_label``. Ties go to the threshold nearest
+    the previous one.
     """
     if not paths:
         raise ValueError("No dev files given.")
@@ -75,19 +85,47 @@ def tune_threshold(
     probs = []
     for start in range(0, len(docs), batch_size):
         probs.extend(pipe.predict_probs(docs[start : start + batch_size]))
-    previous = float(pipe.cfg["threshold"])
     prefix = f"spans_{pipe.key}"
-    scores: Dict[float, Dict[str, float]] = {}
-    for threshold in sorted(set(float(t) for t in grid) | {previous}):
-        for eg, doc, spans in zip(examples, docs, pipe.spans_from_probs(probs, threshold)):
+
+    def score(thresholds) -> Dict[str, Any]:
+        for eg, doc, spans in zip(examples, docs, pipe.spans_from_probs(probs, thresholds)):
             doc.spans[pipe.key] = SpanGroup(doc, name=pipe.key, spans=[Span(doc, s, e, label=l) for s, e, l, _ in spans])
             eg.predicted = doc
-        score = score_spans(examples, spans_key=pipe.key)
-        scores[threshold] = {k: float(score[f"{prefix}_{k}"]) for k in ("p", "r", "f")}
+        return score_spans(examples, spans_key=pipe.key)
+
+    previous = float(pipe.cfg["threshold"])
+    previous_labels = dict(pipe.cfg.get("label_thresholds") or {})
+    scores: Dict[float, Dict[str, float]] = {}
+    per_type: Dict[float, Dict[str, Dict[str, float]]] = {}
+    for threshold in sorted(set(float(t) for t in grid) | {previous}):
+        result = score(pipe.action_thresholds(threshold, {}))
+        scores[threshold] = {k: float(result[f"{prefix}_{k}"]) for k in ("p", "r", "f")}
+        per_type[threshold] = result[f"{prefix}_per_type"]
     best = max(scores, key=lambda t: (round(scores[t]["f"], 10), -abs(t - previous)))
+    out: Dict[str, Any] = {"component": name, "threshold": best, "previous": previous, "scores": scores}
+    chosen: Dict[str, float] = {}
+    if per_label:
+        zero = {"p": 0.0, "r": 0.0, "f": 0.0}
+        label_scores = {
+            label: {t: {k: float(per_type[t].get(label, zero)[k]) for k in ("p", "r", "f")} for t in scores}
+            for label in pipe.labels
+        }
+        for label, by_t in label_scores.items():
+            if max(s["f"] for s in by_t.values()) > 0:
+                near = previous_labels.get(label, best)
+                chosen[label] = max(by_t, key=lambda t: (round(by_t[t]["f"], 10), -abs(t - near)))
+        tuned = score(pipe.action_thresholds(best, chosen))
+        out.update(
+            label_thresholds=chosen,
+            label_scores=label_scores,
+            tuned={k: float(tuned[f"{prefix}_{k}"]) for k in ("p", "r", "f")},
+        )
     pipe.cfg["threshold"] = best
-    nlp.get_pipe_config(name)["threshold"] = best
-    return {"component": name, "threshold": best, "previous": previous, "scores": scores}
+    pipe.cfg["label_thresholds"] = chosen
+    config = nlp.get_pipe_config(name)
+    config["threshold"] = best
+    config["label_thresholds"] = dict(chosen)
+    return out
 
 
 def tune_threshold_cli_main(
@@ -100,8 +138,9 @@ def tune_threshold_cli_main(
     label_map: Optional[str] = None,
     gpu_id: int = -1,
     batch_size: int = 64,
+    per_label: bool = False,
 ) -> Dict[str, Any]:
-    """Load ``model``, tune, print the table, save the pipeline to ``output``
+    """Load ``model``, tune, print the table(s), save the pipeline to ``output``
     (default: the model folder itself) with ``threshold.json`` beside it."""
     import spacy
     import srsly
@@ -122,18 +161,32 @@ def tune_threshold_cli_main(
             raise ValueError(f"{model} is not a pipeline folder: give --output to save the tuned pipeline.")
         output = model
     nlp = spacy.load(model)
-    result = tune_threshold(nlp, data, component=component, grid=thresholds, label_map=label_map, batch_size=batch_size)
+    result = tune_threshold(
+        nlp, data, component=component, grid=thresholds, label_map=label_map, batch_size=batch_size,
+        per_label=per_label,
+    )
     print(f"{'threshold':>9} {'P':>7} {'R':>7} {'F':>7}")
     for t, s in result["scores"].items():
         mark = "  <- best" if t == result["threshold"] else ("  (previous)" if t == result["previous"] else "")
         print(f"{t:>9.2f} {100 * s['p']:>7.2f} {100 * s['r']:>7.2f} {100 * s['f']:>7.2f}{mark}")
+    previous_f = result["scores"][result["previous"]]["f"]
+    gain = result["scores"][result["threshold"]]["f"] - previous_f
+    summary = f"threshold {result['previous']:.2f} -> {result['threshold']:.2f} (dev F {100 * gain:+.2f})"
+    if per_label:
+        print(f"\n{'label':<20} {'threshold':>9} {'P':>7} {'R':>7} {'F':>7}   (F at {result['threshold']:.2f})")
+        for label, by_t in result["label_scores"].items():
+            t = result["label_thresholds"].get(label, result["threshold"])
+            s = by_t[t]
+            at_global = by_t[result["threshold"]]["f"]
+            print(f"{label:<20} {t:>9.2f} {100 * s['p']:>7.2f} {100 * s['r']:>7.2f} {100 * s['f']:>7.2f}   ({100 * at_global:.2f})")
+        summary += f"; per label: dev F {100 * (result['tuned']['f'] - previous_f):+.2f}"
     output = Path(output)
     nlp.to_disk(output)
-    srsly.write_json(
-        output / "threshold.json",
-        {"model": str(model), "data": [str(p) for p in data], **result,
-         "scores": {f"{t:.2f}": s for t, s in result["scores"].items()}},
-    )
-    gain = result["scores"][result["threshold"]]["f"] - result["scores"][result["previous"]]["f"]
-    print(f"✔ threshold {result['previous']:.2f} -> {result['threshold']:.2f} (dev F {100 * gain:+.2f}); saved {output}")
+    json_result = {**result, "scores": {f"{t:.2f}": s for t, s in result["scores"].items()}}
+    if per_label:
+        json_result["label_scores"] = {
+            label: {f"{t:.2f}": s for t, s in by_t.items()} for label, by_t in result["label_scores"].items()
+        }
+    srsly.write_json(output / "threshold.json", {"model": str(model), "data": [str(p) for p in data], **json_result})
+    print(f"✔ {summary}; saved {output}")
     return result

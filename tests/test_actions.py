@@ -158,3 +158,29 @@ def test_label_action_mask():
     mask = VOCAB.label_action_mask(["protein"])
     assert mask.tolist() == [0, 0, 0, 0, 1, 1, 0, 0]
     assert VOCAB.action_names()[4:6] == ["TR(protein)", "RE(protein)"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, 3), st.sampled_from("ABC"), st.floats(0.0, 1.0)),
+        max_size=12,
+        unique_by=lambda s: (s[0], s[1], s[2]),
+    ),
+    st.one_of(st.none(), st.integers(1, 3)),
+)
+def test_limit_labels_per_span(spans, max_positive):
+    """At most max_positive labels per (start, end), the highest scoring, in input order."""
+    from spacy_sru_ner.actions import limit_labels_per_span
+
+    kept = limit_labels_per_span(spans, max_positive)
+    assert kept == [s for s in spans if s in kept]
+    if max_positive is None:
+        assert kept == spans
+        return
+    for start, end in {(s[0], s[1]) for s in spans}:
+        group = [s for s in spans if (s[0], s[1]) == (start, end)]
+        chosen = [s for s in kept if (s[0], s[1]) == (start, end)]
+        assert len(chosen) == min(len(group), max_positive)
+        dropped = [s for s in group if s not in chosen]
+        assert not dropped or min(s[3] for s in chosen) >= max(s[3] for s in dropped)

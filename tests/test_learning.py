@@ -113,3 +113,92 @@ def test_tune_threshold_scores_match_evaluate(trained, tmp_path):
     finally:
         pipe.cfg["threshold"] = 0.5
         nlp.get_pipe_config("sru_ner")["threshold"] = 0.5
+
+
+def test_label_thresholds_decide_only_their_labels_spans(trained):
+    """A per-label threshold changes that label's spans exactly as a global
+    threshold would, and leaves every other label's spans alone."""
+    nlp, examples, _ = trained
+    pipe = nlp.get_pipe("sru_ner")
+    docs = [nlp.make_doc(eg.reference.text) for eg in examples]
+    probs = pipe.predict_probs(docs)
+    label = pipe.labels[0]
+    default = pipe.spans_from_probs(probs, 0.5)
+    strict = pipe.spans_from_probs(probs, 0.995)
+    mixed = pipe.spans_from_probs(probs, pipe.action_thresholds(0.5, {label: 0.995}))
+    assert mixed != default  # the overfitted model has some label-0 actions in (0.5, 0.995]
+    for d, s, m in zip(default, strict, mixed):
+        assert [x for x in m if x[2] == label] == [x for x in s if x[2] == label]
+        assert [x for x in m if x[2] != label] == [x for x in d if x[2] != label]
+    try:
+        pipe.cfg["label_thresholds"] = {label: 0.995}
+        assert pipe.predict(docs) == mixed
+        pipe.cfg["label_thresholds"] = {"NOT_A_LABEL": 0.3}
+        with pytest.raises(ValueError, match="NOT_A_LABEL"):
+            pipe.predict(docs)
+    finally:
+        pipe.cfg["label_thresholds"] = {}
+
+
+def test_tune_threshold_per_label(trained, tmp_path):
+    """--per-label picks each label's best dev threshold from the same pass,
+    stores them, and its reported score is the pipeline's score with them."""
+    from spacy.tokens import DocBin
+
+    from spacy_sru_ner.threshold import tune_threshold
+
+    nlp, examples, _ = trained
+    path = tmp_path / "dev.spacy"
+    DocBin(docs=[eg.reference for eg in examples], store_user_data=True).to_disk(path)
+    pipe = nlp.get_pipe("sru_ner")
+    try:
+        result = tune_threshold(nlp, [path], grid=[0.2, 0.5, 0.999], per_label=True)
+        chosen = result["label_thresholds"]
+        assert chosen and set(chosen) <= set(pipe.labels)
+        for label, t in chosen.items():
+            by_t = result["label_scores"][label]
+            assert by_t[t]["f"] == max(s["f"] for s in by_t.values())
+        assert pipe.cfg["label_thresholds"] == chosen
+        assert nlp.get_pipe_config("sru_ner")["label_thresholds"] == chosen
+        assert nlp.evaluate(examples)["spans_sru_ner_f"] == pytest.approx(result["tuned"]["f"])
+        # one global threshold again clears them
+        tune_threshold(nlp, [path], grid=[0.5])
+        assert pipe.cfg["label_thresholds"] == {}
+    finally:
+        pipe.cfg["threshold"] = 0.5
+        pipe.cfg["label_thresholds"] = {}
+        nlp.get_pipe_config("sru_ner").update(threshold=0.5, label_thresholds={})
+
+
+@pytest.mark.parametrize(
+    "setting,value",
+    [("threshold", 1.0), ("label_thresholds", {"X": 0.0}), ("max_positive", 0)],
+)
+def test_invalid_decision_settings_raise(setting, value):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=setting if setting != "label_thresholds" else "X"):
+        nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, setting: value})
+
+
+def test_max_positive_keeps_the_most_probable_label_of_a_span():
+    """Two labels open and close the same span; with max_positive = 1 only the
+    more probable one is written."""
+    from spacy_sru_ner.actions import N_SPECIAL
+
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, "max_positive": 1})
+    for label in ("A", "B"):
+        pipe.add_label(label)
+    vocab = pipe.actions
+    # word 0: TR(A) 0.9, TR(B) 0.7; SHIFT; word 1: RE(A) 0.8, RE(B) 0.95; EOA
+    probs = numpy.zeros((4, vocab.n_actions), dtype="float32")
+    probs[0, [vocab.transition("A"), vocab.transition("B")]] = [0.9, 0.7]
+    probs[1, 1] = 1.0
+    probs[2, [vocab.reduce("A"), vocab.reduce("B")]] = [0.8, 0.95]
+    probs[3, 0] = 1.0
+    window = [(0, 2, probs)]
+    assert pipe.spans_from_probs([window], 0.5) == [[(0, 1, "A", pytest.approx(0.85))]]
+    pipe.cfg["max_positive"] = 2
+    assert [s[2] for s in pipe.spans_from_probs([window], 0.5)[0]] == ["A", "B"]
+    pipe.cfg["max_positive"] = None
+    assert len(pipe.spans_from_probs([window], 0.5)[0]) == 2
