@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from . import greedy_cpu
 from .actions import EOA, SHIFT
+from .train_loop import LoopSpec, TeacherForcedLoop
 
 
 def _single_threaded_after_fork() -> None:
@@ -342,24 +343,25 @@ class SlotDecoder(nn.Module):
         return state.output(embedded.dtype)
 
     def _forward_train_fast(self, batch: DecoderBatch) -> TrainOutput:
-        """The teacher-forced pass on an attention-score table.
+        """The teacher-forced pass on attention-score tables, with a hand-written
+        backward (:class:`~spacy_sru_ner.train_loop.TeacherForcedLoop`).
 
         A step of the reference loop recomputes the scores of every query with
         every memory slot and position row, ``(B, S, d) x (K, d)``. Here the
         memory part ``tau <q_k, M_j>`` is a (B * S, K) table computed once,
         kept beside the memory, and a slot write adds ``weights @ (tau A Q^T)``
         to one row of it (with ``weights @ A`` to the memory row); the
-        position part is the (2H + 4, K) table ``P Q^T`` gathered at the step's
-        rows. So a step costs in the number of positions, not positions times
-        width times queries. Without foreign labels the pointer path follows
-        the gold rows alone and is computed before the loop, which then runs
-        without host syncs.
+        position part is the table ``P Q^T`` over the position rows the batch
+        can reach, gathered at the step's rows. So a step costs in the number
+        of positions, not positions times width times queries. Without foreign
+        labels the pointer path follows the gold rows alone and is computed
+        before the loop, which then runs without host syncs.
 
         Dropout: the latent queries get one mask per pass (the reference draws
         one per step, which would force the table to be recomputed), the
-        position embeddings one mask per step over the (2H + 4, d) table (the
-        reference masks the gathered (B, S, d) rows); the MLP and score
-        dropouts are as in the reference.
+        position embeddings one mask per step over the reachable rows (all
+        steps' masks drawn at once; the reference masks the gathered (B, S, d)
+        rows); the MLP input and score dropouts are as in the reference.
         """
         assert batch.gold is not None and batch.n_rows is not None
         embedded = self._embed(batch)
@@ -373,76 +375,48 @@ class SlotDecoder(nn.Module):
         tau = self.token_multiplier
         start = F.one_hot(torch.zeros(B, dtype=torch.long, device=device), S).to(dtype).unsqueeze(-1)
         memory = (embedded + start * self.start_vector).reshape(B * S, d)
-        words = embedded.reshape(B * S, d)
-        score_table = tau * (memory @ queries.t())  # (B * S, K)
+        scores = tau * (memory @ queries.t())  # (B * S, K)
         # what an action adds to a memory row and to its scores, side by side
         write_rows = torch.cat([self.action_embed.weight, tau * (self.action_embed.weight @ queries.t())], dim=1)
         position_table, rows_at = self._position_table(S)
-        row_starts = torch.arange(B, device=device) * S
-        K = queries.shape[0]
-        drop_scores = self.drop_scores.p > 0
-        padding = torch.zeros((B, S), dtype=dtype, device=device).masked_fill_(~valid, -1e12)
-        # locals: a step runs thousands of times per update, and module attribute
-        # lookups and module calls cost microseconds each
-        queries_t, value_scale, slot_state = queries.t(), self.value_scale, self.slot_state
-        p_positions, p_mlp, dropout = self.drop_positions.p, self.drop_mlp.p, self._step_dropout
-        hidden_w, hidden_b, out_w, out_b = self.hidden.weight, self.hidden.bias, self.output.weight, self.output.bias
-
-        def attention(pointer: torch.Tensor) -> torch.Tensor:
-            positions = dropout(position_table, p_positions) @ queries_t
-            rows = rows_at.index_select(0, pointer).view(-1)
-            scores = score_table.view(B, S, K) + positions.index_select(0, rows).view(B, S, K)
-            scores = scores.amax(dim=-1)
-            if drop_scores:
-                scores = self.drop_scores(scores)
-            return torch.softmax(scores + padding, dim=-1)
-
-        def step(slot: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-            current = words.index_select(0, slot)
-            context = torch.bmm(alpha.unsqueeze(1), memory.view(B, S, d)).squeeze(1) * value_scale
-            features = [current, context]
-            if slot_state:
-                features.append(memory.index_select(0, slot) - current)
-            state = dropout(torch.cat(features, dim=-1), p_mlp)
-            return F.linear(torch.tanh(F.linear(state, hidden_w, hidden_b)), out_w, out_b)
-
-        def write(slot: torch.Tensor, logits: torch.Tensor):
-            selected = logits >= logits[:, SHIFT : SHIFT + 1]
-            weights = torch.softmax(logits, dim=-1) * selected
-            update = weights @ write_rows
-            return memory.index_add(0, slot, update[:, :d]), score_table.index_add(0, slot, update[:, d:])
-
-        alpha = attention(torch.zeros(B, dtype=torch.long, device=device))
-        if not has_foreign:
+        spec = LoopSpec(
+            B=B, S=S, row_starts=torch.arange(B, device=device) * S, rows_at=rows_at,
+            padding=torch.zeros((B, S), dtype=dtype, device=device).masked_fill_(~valid, -1e12),
+            slot_state=self.slot_state,
+            p_mlp=self.drop_mlp.p if self.training else 0.0,
+            p_scores=self.drop_scores.p if self.training else 0.0,
+        )
+        path = None
+        if has_foreign:
+            spec.alignment = GoldAlignment(batch, foreign, has_foreign)
+            spec.max_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))
+            spec.check_every = 1 if device.type == "cpu" else 8
+            n_masks = spec.max_steps
+        else:
             path = self._gold_path(batch)
-            logits_steps = []
-            for t in range(path.n_steps):
-                slot = row_starts + path.pointer[:, t]
-                logits = step(slot, alpha)
-                logits_steps.append(logits)
-                if t + 1 < path.n_steps:
-                    memory, score_table = write(slot, logits)
-                    alpha = attention(path.pointer[:, t])
+            spec.path_pointer = path.pointer
+            n_masks = path.n_steps
+        p_positions = self.drop_positions.p
+        if self.training and p_positions > 0:  # one mask per step over the reachable rows
+            masks = torch.rand((n_masks,) + tuple(position_table.shape), device=device, dtype=dtype) >= p_positions
+            position_scores = (masks.to(dtype) * (position_table / (1.0 - p_positions))) @ queries.t()
+        else:
+            position_scores = (position_table @ queries.t()).unsqueeze(0)
+        logits = TeacherForcedLoop.apply(
+            spec, embedded.reshape(B * S, d), memory, scores, write_rows, position_scores, self.value_scale,
+            self.hidden.weight, self.hidden.bias, self.output.weight, self.output.bias,
+        )
+        if path is not None:
             return TrainOutput(
-                logits=torch.stack(logits_steps, dim=1),
+                logits=logits,
                 cursor=path.cursor,
                 delay=torch.zeros_like(path.active),
                 active=path.active,
                 pointer=path.pointer,
             )
-        state = GoldAlignment(batch, foreign, has_foreign)
-        n_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))
-        check_every = 1 if device.type == "cpu" else 8
-        for t in range(n_steps):
-            slot = row_starts + state.pointer
-            logits = step(slot, alpha)
-            state.observe(logits)
-            memory, score_table = write(slot, logits)
-            alpha = attention(state.pointer)
-            state.advance()
-            if t % check_every == check_every - 1 and bool(state.done.all()):
-                break
-        return state.output(dtype)
+        recorded = spec.alignment.output(dtype)
+        recorded.logits = logits
+        return recorded
 
     def _step_dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
         """Dropout for the per-step masks of the fast loop: the same distribution

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy
 import srsly
 from spacy import util
+from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
@@ -149,6 +150,15 @@ def make_sru_ner(
         decoder_lr_scale=decoder_lr_scale,
         scorer=scorer,
     )
+
+
+def _same_tokens(example: Example) -> bool:
+    """Whether the predicted and reference docs have the same tokens (same
+    text, same token offsets and lengths), so that gold spans need no alignment."""
+    x, y = example.predicted, example.reference
+    if len(x) != len(y) or x.text != y.text:
+        return False
+    return bool(numpy.array_equal(x.to_array([IDX, LENGTH]), y.to_array([IDX, LENGTH])))
 
 
 class SlotNER(TrainablePipe):
@@ -453,8 +463,11 @@ class SlotNER(TrainablePipe):
                         f"'{self.name}' {list(self.labels)}. Include it in the initialization data or "
                         f"in [initialize.components.{self.name}.labels]."
                     )
-            aligned = example.get_aligned_spans_y2x(gold, allow_overlap=True)
-            by_doc[i] = [(span.start, span.end, span.label_) for span in aligned]
+            if _same_tokens(example):  # spaCy's alignment costs ~0.6 ms per example, every update
+                by_doc[i] = [(span.start, span.end, span.label_) for span in gold]
+            else:
+                aligned = example.get_aligned_spans_y2x(gold, allow_overlap=True)
+                by_doc[i] = [(span.start, span.end, span.label_) for span in aligned]
             annotated = get_annotated_labels(example.reference)
             if self.cfg["masking"] and annotated is not None:
                 missing = [label for label in self.labels if label not in set(annotated)]

@@ -250,3 +250,32 @@ def test_gold_spans_crossing_windows_are_reported(caplog):
     with caplog.at_level(logging.WARNING, logger="spacy_sru_ner"):
         nlp.update(examples)
     assert "1 of 2 gold spans in this batch cross a decoding window" in caplog.text
+
+
+def test_gold_spans_of_differently_tokenized_examples_are_aligned():
+    """Training targets come from the gold spans in the predicted doc's tokens:
+    the same spans when both docs have the same tokens (no alignment run), and
+    spaCy's alignment where the tokenizations differ."""
+    from spacy.tokens import Doc, Span
+    from spacy.training import Example
+
+    from spacy_sru_ner.pipe import _same_tokens
+
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL})
+    pipe.add_label("protein")
+    words = ["The", "IL-2", "receptor", "alpha", "chain", "binds", "."]
+    spaces = [True, True, True, True, True, False, False]
+    same = Doc(nlp.vocab, words=words, spaces=spaces)
+    same.spans["sru_ner"] = [Span(same, 1, 3, "protein"), Span(same, 1, 5, "protein")]
+    # the reference splits "IL-2" in three tokens; the predicted doc keeps it whole
+    split = Doc(nlp.vocab, words=["The", "IL", "-", "2", "receptor", "alpha", "chain", "binds", "."],
+                spaces=[True, False, False, True, True, True, True, False, False])
+    split.spans["sru_ner"] = [Span(split, 1, 5, "protein"), Span(split, 1, 7, "protein")]
+    examples = [Example(Doc(nlp.vocab, words=words, spaces=spaces), ref) for ref in (same, split)]
+    assert _same_tokens(examples[0]) and not _same_tokens(examples[1])
+    windows, rows, _ = pipe._gold(examples)
+    assert len(windows) == 2
+    numpy.testing.assert_array_equal(rows[0], rows[1])
+    expected = [(s.start, s.end, s.label_) for s in examples[1].get_aligned_spans_y2x(split.spans["sru_ner"], allow_overlap=True)]
+    assert expected == [(1, 3, "protein"), (1, 5, "protein")]

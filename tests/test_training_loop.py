@@ -186,3 +186,48 @@ def test_step_dropout_zeroes_a_share_p_and_keeps_the_mean():
     assert abs(float(dropped.mean()) - 1.0) < 0.02
     assert torch.equal(decoder._step_dropout(x, 0.0), x)
     assert torch.equal(decoder.eval()._step_dropout(x, 0.2), x)
+
+
+@pytest.mark.parametrize("foreign", [False, True])
+def test_hand_written_backward_passes_gradcheck_with_dropout(foreign):
+    """The training loop's backward against finite differences (float64), with
+    MLP and score dropout on: the masks are drawn from the same seed at every
+    call, so the function gradcheck perturbs is a fixed one."""
+    from spacy_sru_ner.decoder import GoldAlignment
+    from spacy_sru_ner.train_loop import LoopSpec, TeacherForcedLoop
+
+    n_actions, K, d, h = 6, 4, 5, 7
+    lengths = torch.tensor([4, 2, 3])
+    B, S = 3, 6
+    generator = torch.Generator().manual_seed(3)
+    gold, n_rows = _random_gold(lengths, n_actions, generator)
+    decoder = SlotDecoder(4, n_actions, d, half_context=2)
+    _, rows_at = decoder._position_table(S)
+    R = int(rows_at.max()) + 1
+    valid = torch.arange(S).unsqueeze(0) <= (lengths.unsqueeze(1) + 1)
+    padding = torch.zeros(B, S, dtype=torch.float64).masked_fill_(~valid, -1e12)
+    mask = torch.zeros(B, n_actions, dtype=torch.float64)
+    if foreign:
+        mask[0, 4:6] = 1
+
+    def run(*inputs):
+        batch = DecoderBatch(vectors=torch.zeros(B, S, 4), lengths=lengths, gold=gold, n_rows=n_rows, foreign=mask)
+        spec = LoopSpec(B=B, S=S, row_starts=torch.arange(B) * S, rows_at=rows_at, padding=padding,
+                        slot_state=True, p_mlp=0.3, p_scores=0.3)
+        if foreign:
+            spec.alignment = GoldAlignment(batch, mask, True)
+            spec.max_steps = 2 * gold.shape[1]
+        else:
+            spec.path_pointer = decoder._gold_path(batch).pointer
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return TeacherForcedLoop.apply(spec, *inputs)
+
+    def param(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64).requires_grad_()
+
+    batch = DecoderBatch(vectors=torch.zeros(B, S, 4), lengths=lengths, gold=gold, n_rows=n_rows)
+    n_steps = 2 * gold.shape[1] if foreign else decoder._gold_path(batch).n_steps
+    inputs = (param(B * S, d), param(B * S, d), param(B * S, K), param(n_actions, d + K), param(n_steps, R, K),
+              param(d), param(h, 3 * d), param(h), param(n_actions, h), param(n_actions))
+    assert torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
