@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import greedy_cpu
+from . import greedy_cpu, train_cpu
 from .actions import EOA, SHIFT
 from .train_loop import LoopSpec, TeacherForcedLoop
 
@@ -171,6 +171,9 @@ class SlotDecoder(nn.Module):
     #: train with the loop over attention-score tables (:meth:`_forward_train_fast`)
     #: instead of the reference loop (:meth:`_forward_train_reference`)
     fast_train_loop: bool = True
+    #: on CPU, run the fast training loop compiled (:mod:`.train_cpu`, numba)
+    #: instead of as tensor operations
+    compiled_train_loop: bool = True
 
     def __init__(
         self,
@@ -387,7 +390,16 @@ class SlotDecoder(nn.Module):
             p_scores=self.drop_scores.p if self.training else 0.0,
         )
         path = None
-        if has_foreign:
+        spec.compiled = (
+            self.compiled_train_loop and device.type == "cpu" and dtype == torch.float32 and train_cpu.available()
+        )
+        if spec.compiled:  # the compiled loop follows the gold alignment itself
+            spec.gold, spec.n_rows, spec.foreign, spec.max_pointer = gold, batch.n_rows, foreign, batch.lengths + 1
+            spec.max_steps = int(gold.shape[1])
+            if has_foreign:
+                spec.max_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))
+            n_masks = spec.max_steps
+        elif has_foreign:
             spec.alignment = GoldAlignment(batch, foreign, has_foreign)
             spec.max_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))
             spec.check_every = 1 if device.type == "cpu" else 8
@@ -406,6 +418,15 @@ class SlotDecoder(nn.Module):
             spec, embedded.reshape(B * S, d), memory, scores, write_rows, position_scores, self.value_scale,
             self.hidden.weight, self.hidden.bias, self.output.weight, self.output.bias,
         )
+        if spec.compiled:
+            recorded = spec.recorded
+            return TrainOutput(
+                logits=logits,
+                cursor=recorded["cursor"].to(device),
+                delay=recorded["delay"].to(device),
+                active=recorded["active"].to(device),
+                pointer=recorded["pointer"].to(device),
+            )
         if path is not None:
             return TrainOutput(
                 logits=logits,
@@ -417,14 +438,6 @@ class SlotDecoder(nn.Module):
         recorded = spec.alignment.output(dtype)
         recorded.logits = logits
         return recorded
-
-    def _step_dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
-        """Dropout for the per-step masks of the fast loop: the same distribution
-        as ``F.dropout``, with the mask drawn by ``torch.rand`` (about twice as
-        fast on the CPU as the Bernoulli sampler, and drawn at every step)."""
-        if not self.training or p <= 0.0:
-            return x
-        return x * ((torch.rand_like(x) >= p).to(x.dtype) * (1.0 / (1.0 - p)))
 
     def _position_table(self, S: int):
         """The position embeddings that ``S`` positions can use (offsets within

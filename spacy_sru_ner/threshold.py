@@ -9,7 +9,7 @@ scored on the labels it annotates) is stored in the component's cfg and
 config, and the pipeline is saved.
 """
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Span, SpanGroup

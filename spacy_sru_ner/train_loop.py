@@ -11,6 +11,11 @@ have run, accumulating the gradients of the memory and score tables (a slot
 write at step t receives the gradient of every read after t). The memory is
 updated in place and restored write by write on the way back.
 
+On CPU (float32, numba installed) the same forward and backward run as two
+compiled loops (:mod:`.train_cpu`), where a step is a few BLAS calls and plain
+loops; the tensor-operation form serves the GPU and is what the compiled one is
+tested against (``tests/test_training_loop.py``).
+
 The function sees the per-pass tensors (embedded words, the initial memory and
 score table, the write table, the per-step position scores, the value scale,
 the MLP weights); how they come from the module's parameters (query dropout
@@ -20,9 +25,10 @@ stays with autograd in :meth:`SlotDecoder._forward_train_fast`.
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
+import numpy
 import torch
-from torch.nn import functional as F
 
+from . import train_cpu
 from .actions import SHIFT
 
 
@@ -51,7 +57,19 @@ class LoopSpec:
     alignment: Any = None
     max_steps: int = 0
     check_every: int = 1
+    #: run the compiled CPU loops (:mod:`.train_cpu`), which take the gold
+    #: alignment from these (the pointer path and the alignment are not used)
+    compiled: bool = False
+    gold: Optional[torch.Tensor] = None
+    n_rows: Optional[torch.Tensor] = None
+    foreign: Optional[torch.Tensor] = None
+    max_pointer: Optional[torch.Tensor] = None
+    #: dropout masks (T, B, n_features) and (T, B, S) to use instead of drawing them
+    mask_mlp: Optional[torch.Tensor] = None
+    mask_scores: Optional[torch.Tensor] = None
     n_steps: int = field(default=0, init=False)
+    #: the compiled forward's per-step cursor, delay, active and pointer (B, T)
+    recorded: Optional[dict] = field(default=None, init=False)
 
 
 def _mask(like: torch.Tensor, p: float) -> Optional[torch.Tensor]:
@@ -75,6 +93,9 @@ class TeacherForcedLoop(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: LoopSpec, words, memory, scores, write_rows, position_scores, value_scale,
                 hidden_w, hidden_b, out_w, out_b):
+        if spec.compiled:
+            return _compiled_forward(ctx, spec, words, memory, scores, write_rows, position_scores, value_scale,
+                                     hidden_w, hidden_b, out_w, out_b)
         B, S = spec.B, spec.S
         d, K = words.shape[1], scores.shape[1]
         memory, scores = memory.clone(), scores.clone()
@@ -88,7 +109,7 @@ class TeacherForcedLoop(torch.autograd.Function):
             best = table.amax(dim=-1)
             ties = (table == best.unsqueeze(-1)).to(table.dtype)
             rec["ties"].append(ties / ties.sum(dim=-1, keepdim=True))
-            mask = _mask(best, spec.p_scores)
+            mask = spec.mask_scores[t] if spec.mask_scores is not None else _mask(best, spec.p_scores)
             rec["mask_scores"].append(mask)
             if mask is not None:
                 best = best * mask
@@ -110,7 +131,7 @@ class TeacherForcedLoop(torch.autograd.Function):
             if spec.slot_state:
                 parts.append(memory.index_select(0, slot) - current)
             features = torch.cat(parts, dim=-1)
-            mask = _mask(features, spec.p_mlp)
+            mask = spec.mask_mlp[t] if spec.mask_mlp is not None else _mask(features, spec.p_mlp)
             if mask is not None:
                 features = features * mask
             hidden = torch.tanh(torch.addmm(hidden_b, features, hidden_w.t()))
@@ -142,6 +163,8 @@ class TeacherForcedLoop(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_logits):
+        if ctx.spec.compiled:
+            return _compiled_backward(ctx, d_logits)
         spec, rec = ctx.spec, ctx.rec
         memory = ctx.memory.clone()  # restored write by write (a second backward starts from the end again)
         write_rows, position_scores, value_scale, hidden_w, out_w = ctx.saved_tensors
@@ -209,3 +232,83 @@ class TeacherForcedLoop(torch.autograd.Function):
             d_logit_all.t() @ hidden_all,
             d_logit_all.sum(dim=0),
         )
+
+
+def _numpy(tensor: torch.Tensor):
+    return tensor.detach().contiguous().numpy()
+
+
+def _compiled_forward(ctx, spec: LoopSpec, words, memory, scores, write_rows, position_scores, value_scale,
+                      hidden_w, hidden_b, out_w, out_b):
+    B, S = spec.B, spec.S
+    T = spec.max_steps
+    n_features = hidden_w.shape[1]
+    empty = numpy.zeros((0, 1, 1), dtype="float32")
+    mask_mlp = spec.mask_mlp if spec.mask_mlp is not None else _mask(words.new_empty((T, B, n_features)), spec.p_mlp)
+    mask_scores = spec.mask_scores
+    if mask_scores is None:
+        mask_scores = _mask(words.new_empty((T, B, S)), spec.p_scores)
+    foreign = spec.foreign if spec.foreign is not None else spec.gold.new_zeros((B, spec.gold.shape[2]))
+    arrays = {
+        "words": _numpy(words),
+        "memory": memory.detach().numpy().copy(),
+        "scores": scores.detach().numpy().copy(),
+        "write_rows": _numpy(write_rows),
+        "position_scores": _numpy(position_scores),
+        "value_scale": _numpy(value_scale),
+        "hidden_wt": _numpy(hidden_w.t()),
+        "hidden_b": _numpy(hidden_b),
+        "out_wt": _numpy(out_w.t()),
+        "out_b": _numpy(out_b),
+        "rows_at": _numpy(spec.rows_at),
+        "padding": _numpy(spec.padding),
+        "gold": _numpy(spec.gold),
+        "n_rows": _numpy(spec.n_rows),
+        "foreign": _numpy(foreign),
+        "max_pointer": _numpy(spec.max_pointer),
+        "mask_mlp": _numpy(mask_mlp) if mask_mlp is not None else empty,
+        "mask_scores": _numpy(mask_scores) if mask_scores is not None else empty,
+    }
+    has_foreign = bool(numpy.any(arrays["foreign"] > 0))
+    rec, n = train_cpu.forward(arrays, has_foreign=has_foreign, slot_state=spec.slot_state, max_steps=T, S=S)
+    spec.n_steps = n
+    spec.recorded = {
+        "cursor": torch.from_numpy(rec["cursor_rec"][:, :n].copy()),
+        "delay": torch.from_numpy(rec["delay_rec"][:, :n].copy()),
+        "active": torch.from_numpy(rec["active_rec"][:, :n].copy()),
+        "pointer": torch.from_numpy(rec["pointer_rec"][:, :n].copy()),
+    }
+    ctx.spec, ctx.arrays, ctx.rec = spec, arrays, rec
+    return torch.from_numpy(rec["logits"][:, :n].copy())
+
+
+def _compiled_backward(ctx, d_logits):
+    spec, arrays, rec = ctx.spec, ctx.arrays, ctx.rec
+    n, S = spec.n_steps, spec.S
+    B = arrays["padding"].shape[0]
+    f32 = numpy.float32
+    d_words = numpy.zeros_like(arrays["words"])
+    d_memory = numpy.zeros_like(arrays["words"])
+    d_scores = numpy.zeros_like(arrays["scores"])
+    d_write = numpy.zeros_like(arrays["write_rows"])
+    d_position = numpy.zeros_like(arrays["position_scores"])
+    d_value_scale = numpy.zeros_like(arrays["value_scale"])
+    d_logit_rec = numpy.empty((n, B, arrays["out_b"].shape[0]), f32)
+    d_pre_rec = numpy.empty((n, B, arrays["hidden_b"].shape[0]), f32)
+    memory = arrays["memory"].copy()  # a second backward starts from the end again
+    train_cpu._backward(
+        n, numpy.ascontiguousarray(d_logits.detach().numpy(), dtype=f32), memory, arrays["write_rows"],
+        arrays["position_scores"], arrays["value_scale"], numpy.ascontiguousarray(arrays["hidden_wt"].T),
+        numpy.ascontiguousarray(arrays["out_wt"].T), arrays["rows_at"], arrays["mask_mlp"],
+        arrays["mask_mlp"].shape[0] > 0, arrays["mask_scores"], arrays["mask_scores"].shape[0] > 0,
+        spec.slot_state, S, rec["pointer_rec"], rec["prev_rec"], rec["alpha_rec"], rec["ties_rec"],
+        rec["raw_rec"], rec["hid_rec"], rec["probs_rec"], rec["sel_rec"], rec["upd_rec"],
+        d_words, d_memory, d_scores, d_write, d_position, d_value_scale, d_logit_rec, d_pre_rec,
+    )
+    d_pre = d_pre_rec.reshape(n * B, -1)
+    d_out = d_logit_rec.reshape(n * B, -1)
+    features = rec["feat_rec"][:n].reshape(n * B, -1)
+    hidden = rec["hid_rec"][:n].reshape(n * B, -1)
+    grads = (d_words, d_memory, d_scores, d_write, d_position, d_value_scale,
+             d_pre.T @ features, d_pre.sum(axis=0), d_out.T @ hidden, d_out.sum(axis=0))
+    return (None,) + tuple(torch.from_numpy(numpy.ascontiguousarray(g, dtype=f32)) for g in grads)

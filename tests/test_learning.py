@@ -183,8 +183,6 @@ def test_invalid_decision_settings_raise(setting, value):
 def test_max_positive_keeps_the_most_probable_label_of_a_span():
     """Two labels open and close the same span; with max_positive = 1 only the
     more probable one is written."""
-    from spacy_sru_ner.actions import N_SPECIAL
-
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, "max_positive": 1})
     for label in ("A", "B"):

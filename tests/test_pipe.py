@@ -256,9 +256,6 @@ def test_gold_spans_of_differently_tokenized_examples_are_aligned():
     """Training targets come from the gold spans in the predicted doc's tokens:
     the same spans when both docs have the same tokens (no alignment run), and
     spaCy's alignment where the tokenizations differ."""
-    from spacy.tokens import Doc, Span
-    from spacy.training import Example
-
     from spacy_sru_ner.pipe import _same_tokens
 
     nlp = spacy.blank("en")

@@ -118,15 +118,18 @@ def _random_gold(lengths, n_actions, generator):
     return gold, torch.tensor([len(seq) for seq in rows])
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("slot_state", [False, True])
 @pytest.mark.parametrize("foreign", [False, True])
-def test_fast_training_loop_matches_the_reference_loop(slot_state, foreign):
+def test_fast_training_loop_matches_the_reference_loop(slot_state, foreign, compiled):
     """Same steps, logits and gradients (dropout off) on a batch of mixed lengths,
-    with and without foreign labels; with them, SHIFTs get delayed."""
+    with and without foreign labels; with them, SHIFTs get delayed. Both forms of
+    the fast loop: compiled (CPU) and tensor operations."""
     n_actions = 12
     torch.manual_seed(0)
     decoder = SlotDecoder(16, n_actions, 32, half_context=5, slot_state=slot_state, dropout_positions=0.0,
                           dropout_queries=0.0, dropout_mlp=0.0).train()
+    decoder.compiled_train_loop = compiled
     with torch.no_grad():  # non-trivial attention, writes and decisions
         decoder.queries.normal_(0, 0.5)
         decoder.token_multiplier.fill_(3.0)
@@ -177,15 +180,16 @@ def test_fast_training_loop_uses_only_the_positions_it_can_reach():
         assert torch.equal(table[rows], decoder.positions.weight[full])
 
 
-def test_step_dropout_zeroes_a_share_p_and_keeps_the_mean():
-    decoder = SlotDecoder(16, 6, 32).train()
+def test_dropout_masks_zero_a_share_p_and_keep_the_mean():
+    """The training loop's masks (drawn with torch.rand, about twice as fast on
+    the CPU as the Bernoulli sampler) have F.dropout's distribution."""
+    from spacy_sru_ner.train_loop import _mask
+
     torch.manual_seed(0)
-    x = torch.ones(200, 500)
-    dropped = decoder._step_dropout(x, 0.2)
-    assert abs(float((dropped == 0).float().mean()) - 0.2) < 0.01
-    assert abs(float(dropped.mean()) - 1.0) < 0.02
-    assert torch.equal(decoder._step_dropout(x, 0.0), x)
-    assert torch.equal(decoder.eval()._step_dropout(x, 0.2), x)
+    mask = _mask(torch.ones(200, 500), 0.2)
+    assert abs(float((mask == 0).float().mean()) - 0.2) < 0.01
+    assert abs(float(mask.mean()) - 1.0) < 0.02
+    assert _mask(torch.ones(3), 0.0) is None
 
 
 @pytest.mark.parametrize("foreign", [False, True])
@@ -231,3 +235,57 @@ def test_hand_written_backward_passes_gradcheck_with_dropout(foreign):
     inputs = (param(B * S, d), param(B * S, d), param(B * S, K), param(n_actions, d + K), param(n_steps, R, K),
               param(d), param(h, 3 * d), param(h), param(n_actions, h), param(n_actions))
     assert torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("foreign", [False, True])
+def test_compiled_training_loop_matches_the_tensor_loop_with_dropout(foreign):
+    """The compiled CPU loop and the tensor-operation loop (whose backward
+    passes gradcheck above) give the same steps, logits and gradients under the
+    same MLP and score dropout masks."""
+    from spacy_sru_ner.decoder import GoldAlignment
+    from spacy_sru_ner.train_loop import LoopSpec, TeacherForcedLoop
+
+    n_actions, K, d, h = 8, 6, 12, 20
+    lengths = torch.tensor([9, 3, 6, 1])
+    B, S = 4, 11
+    generator = torch.Generator().manual_seed(5)
+    gold, n_rows = _random_gold(lengths, n_actions, generator)
+    decoder = SlotDecoder(4, n_actions, d, half_context=3)
+    _, rows_at = decoder._position_table(S)
+    R = int(rows_at.max()) + 1
+    valid = torch.arange(S).unsqueeze(0) <= (lengths.unsqueeze(1) + 1)
+    padding = torch.zeros(B, S).masked_fill_(~valid, -1e12)
+    mask = torch.zeros(B, n_actions)
+    if foreign:
+        mask[0, 4:6] = mask[2, 6:8] = 1
+    batch = DecoderBatch(vectors=torch.zeros(B, S, 4), lengths=lengths, gold=gold, n_rows=n_rows, foreign=mask)
+    T = 2 * gold.shape[1] if foreign else gold.shape[1]
+    masks = {"mask_mlp": (torch.rand(T, B, 3 * d, generator=generator) > 0.3) / 0.7,
+             "mask_scores": (torch.rand(T, B, S, generator=generator) > 0.3) / 0.7}
+    inputs = [torch.randn(*shape, generator=generator).requires_grad_() for shape in
+              ((B * S, d), (B * S, d), (B * S, K), (n_actions, d + K), (T, R, K), (d,), (h, 3 * d), (h,),
+               (n_actions, h), (n_actions,))]
+    results = []
+    for compiled in (True, False):
+        spec = LoopSpec(B=B, S=S, row_starts=torch.arange(B) * S, rows_at=rows_at, padding=padding,
+                        slot_state=True, p_mlp=0.3, p_scores=0.3, compiled=compiled, gold=gold, n_rows=n_rows,
+                        foreign=mask, max_pointer=lengths + 1, max_steps=T, **masks)
+        if not compiled:
+            if foreign:
+                spec.alignment = GoldAlignment(batch, mask, True)
+            else:
+                spec.path_pointer = decoder._gold_path(batch).pointer
+        logits = TeacherForcedLoop.apply(spec, *inputs)
+        weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))
+        grads = torch.autograd.grad((logits * weights).sum(), inputs)
+        pointer = spec.recorded["pointer"] if compiled else None
+        results.append((logits.detach(), grads, pointer, spec))
+    (c_logits, c_grads, c_pointer, c_spec), (t_logits, t_grads, _, t_spec) = results
+    assert c_logits.shape == t_logits.shape
+    if foreign:
+        t_out = t_spec.alignment.output(torch.float32)
+        assert torch.equal(c_pointer, t_out.pointer) and torch.equal(c_spec.recorded["delay"], t_out.delay)
+    torch.testing.assert_close(c_logits, t_logits, rtol=1e-4, atol=1e-5)
+    for c, t in zip(c_grads, t_grads):  # float32 sums in different orders: 5e-5 of the largest entry
+        scale = float(t.abs().max()) + 1e-6
+        torch.testing.assert_close(c / scale, t / scale, rtol=0, atol=5e-5)
