@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from . import greedy_cpu, train_cpu
 from .actions import EOA, SHIFT
+from .settings import DecoderSettings
 from .train_loop import LoopSpec, TeacherForcedLoop
 
 
@@ -175,49 +176,34 @@ class SlotDecoder(nn.Module):
     #: instead of as tensor operations
     compiled_train_loop: bool = True
 
-    def __init__(
-        self,
-        n_inputs: int,
-        n_actions: int,
-        width: int,
-        queries_per_action: int = 2,
-        half_context: int = 150,
-        dropout_positions: float = 0.2,
-        dropout_queries: float = 0.2,
-        dropout_scores: float = 0.0,
-        dropout_mlp: float = 0.1,
-        token_multiplier: float = 1.0,
-        train_token_multiplier: bool = False,
-        max_train_steps_factor: float = 2.0,
-        max_predict_steps_factor: float = 1.5,
-        slot_state: bool = False,
-    ):
+    def __init__(self, n_inputs: int, n_actions: int, settings: DecoderSettings):
         super().__init__()
+        self.settings = settings
         self.n_actions = n_actions
-        self.width = width
-        self.half_context = half_context
-        self.max_train_steps_factor = max_train_steps_factor
-        self.max_predict_steps_factor = max_predict_steps_factor
-        self.slot_state = slot_state
+        self.width = width = settings.hidden_width
+        self.half_context = half_context = settings.half_context
+        self.max_train_steps_factor = settings.max_train_steps_factor
+        self.max_predict_steps_factor = settings.max_predict_steps_factor
+        self.slot_state = slot_state = settings.slot_state
         self.input_proj = nn.Linear(n_inputs, width)
         self.input_norm = nn.LayerNorm(width)
         self.cls_vector = nn.Parameter(torch.zeros(width))
         self.sep_vector = nn.Parameter(torch.zeros(width))
         self.start_vector = nn.Parameter(torch.zeros(width))
         self.action_embed = nn.Embedding(n_actions, width)
-        self.queries = nn.Parameter(torch.zeros(queries_per_action * n_actions, width))
+        self.queries = nn.Parameter(torch.zeros(settings.queries_per_action * n_actions, width))
         self.query_scale = nn.Parameter(torch.ones(width))
         self.value_scale = nn.Parameter(torch.ones(width))
         # rows: offsets -H..H, then CLS, outside-window, padding (zero, untrained)
         self.pad_row = 2 * half_context + 3
         self.positions = nn.Embedding(2 * half_context + 4, width, padding_idx=self.pad_row)
         self.token_multiplier = nn.Parameter(
-            torch.full((1,), float(token_multiplier)), requires_grad=train_token_multiplier
+            torch.full((1,), float(settings.token_multiplier)), requires_grad=settings.train_token_multiplier
         )
-        self.drop_positions = nn.Dropout(dropout_positions)
-        self.drop_queries = nn.Dropout(dropout_queries)
-        self.drop_scores = nn.Dropout(dropout_scores)
-        self.drop_mlp = nn.Dropout(dropout_mlp)
+        self.drop_positions = nn.Dropout(settings.dropout_positions)
+        self.drop_queries = nn.Dropout(settings.dropout_queries)
+        self.drop_scores = nn.Dropout(settings.dropout_scores)
+        self.drop_mlp = nn.Dropout(settings.dropout_mlp)
         n_state = (3 if slot_state else 2) * width
         self.hidden = nn.Linear(n_state, 2 * width)
         self.output = nn.Linear(2 * width, n_actions)

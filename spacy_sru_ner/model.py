@@ -14,6 +14,7 @@ from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
 
 from .decoder import SlotDecoder
+from .settings import DecoderSettings
 
 Window = Tuple[int, int, int]  # (doc index, start token, end token)
 
@@ -43,41 +44,30 @@ class SlotOutput:
 @registry.architectures("spacy_sru_ner.SlotDecoder.v1")
 def build_slot_decoder(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    hidden_width: int = 128,
-    queries_per_action: int = 2,
-    half_context: int = 150,
-    dropout_positions: float = 0.2,
-    dropout_queries: float = 0.2,
-    dropout_scores: float = 0.0,
-    dropout_mlp: float = 0.1,
-    token_multiplier: float = 1.0,
-    train_token_multiplier: bool = False,
-    max_train_steps_factor: float = 2.0,
-    max_predict_steps_factor: float = 1.5,
-    slot_state: bool = True,
+    hidden_width: int,
+    queries_per_action: int,
+    half_context: int,
+    dropout_positions: float,
+    dropout_queries: float,
+    dropout_scores: float,
+    dropout_mlp: float,
+    token_multiplier: float,
+    train_token_multiplier: bool,
+    max_train_steps_factor: float,
+    max_predict_steps_factor: float,
+    slot_state: bool,
     nO: Optional[int] = None,
 ) -> Model[SlotInput, SlotOutput]:
     """Build the SRU-NER model: a tok2vec encoder feeding the slot decoder.
 
     tok2vec: any layer mapping docs to one vector per token (a CNN tok2vec or a
-        transformer listener).
-    hidden_width: decoder width d (token vectors are projected to it).
-    queries_per_action: latent queries per action (q; K = q * n_actions).
-    half_context: relative-position window H around the pointer.
-    dropout_*: dropout on position embeddings, latent queries, attention scores
-        and before the output MLP.
-    token_multiplier / train_token_multiplier: the factor on memory in the
-        attention keys, fixed or trainable.
-    max_*_steps_factor: step caps (x gold rows in training, x (words + 2) at
-        inference).
-    slot_state: add the current memory slot (what was written at the pointer
-        so far) to the decoder state. Not in the paper, whose state is only
-        [word; attention context]; it makes the decoder learn far faster on
-        small data. Set False for the paper's exact state.
+        transformer listener). The other settings are those of
+        :class:`~spacy_sru_ner.settings.DecoderSettings` (documented there;
+        defaults in the ``sru_ner`` component's default config).
     nO: number of actions; set by the component from its labels.
     """
-    hyper = dict(
-        width=hidden_width,
+    settings = DecoderSettings(
+        hidden_width=hidden_width,
         queries_per_action=queries_per_action,
         half_context=half_context,
         dropout_positions=dropout_positions,
@@ -97,7 +87,7 @@ def build_slot_decoder(
         layers=[tok2vec],
         refs={"tok2vec": tok2vec, "decoder": None},
         dims={"nO": nO, "nI": None},
-        attrs={"decoder_config": hyper},
+        attrs={"decoder_settings": settings},
     )
     return model
 
@@ -118,7 +108,7 @@ def ensure_decoder(model: Model) -> None:
     if n_inputs is None:
         raise ValueError("Cannot build the sru_ner decoder: the tok2vec output width (nO) is not set.")
     model.set_dim("nI", n_inputs)
-    module = SlotDecoder(n_inputs=n_inputs, n_actions=model.get_dim("nO"), **model.attrs["decoder_config"])
+    module = SlotDecoder(n_inputs, model.get_dim("nO"), model.attrs["decoder_settings"])
     layer = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
     model.layers.append(layer)
     model.set_ref("decoder", layer)

@@ -287,6 +287,7 @@ class SlotNER(TrainablePipe):
         self.action_thresholds()  # label_thresholds must name known labels
         self.model.set_dim("nO", self.actions.n_actions)
         self.model.initialize(X=SlotInput(docs=docs, windows=self._windows(docs)))
+        self.cfg["n_inputs"] = self.model.get_dim("nI")
         self._check_labels_seen(get_examples)
 
     def _check_labels_seen(self, get_examples: Callable[[], Iterable[Example]]) -> None:
@@ -581,22 +582,30 @@ class SlotNER(TrainablePipe):
             decoder.shims[0]._model.invalidate_tables()
 
     # --- serialization ---------------------------------------------------
-    def _build_for_bytes(self, model_bytes: bytes) -> None:
-        """Build the decoder with the dims stored in the serialized model."""
-        if self.model.maybe_get_ref("decoder") is not None:
+    def _build_from_cfg(self) -> None:
+        """Build the decoder before its weights are loaded: the number of actions
+        comes from the labels, the input width from ``cfg["n_inputs"]`` (or, in
+        pipelines saved before it was stored, from the tok2vec's output width)."""
+        if self.model.maybe_get_ref("decoder") is not None or not self.labels:
             return
-        dims = srsly.msgpack_loads(model_bytes)["nodes"][0]["dims"]
-        for name in ("nO", "nI"):
-            if dims.get(name) is not None and not self.model.has_dim(name):
-                self.model.set_dim(name, dims[name])
-        if self.model.has_dim("nO"):
-            ensure_decoder(self.model)
+        n_inputs = self.cfg.get("n_inputs")
+        tok2vec = self.model.get_ref("tok2vec")
+        if n_inputs is None and not tok2vec.has_dim("nO"):
+            raise ValueError(
+                f"Cannot load '{self.name}': its cfg has no n_inputs (the decoder's input width) and its "
+                "tok2vec does not declare its output width. Add \"n_inputs\": <the tok2vec width> to the "
+                "component's cfg file."
+            )
+        self.model.set_dim("nO", self.actions.n_actions)
+        if n_inputs is not None and not self.model.has_dim("nI"):
+            self.model.set_dim("nI", n_inputs)
+        ensure_decoder(self.model)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "SlotNER":
         self._validate_serialization_attrs()
 
         def load_model(b: bytes) -> None:
-            self._build_for_bytes(b)
+            self._build_from_cfg()
             self.model.from_bytes(b)
             self._invalidate_tables()
 
@@ -614,7 +623,7 @@ class SlotNER(TrainablePipe):
         def load_model(p: Path) -> None:
             with Path(p).open("rb") as file_:
                 model_bytes = file_.read()
-            self._build_for_bytes(model_bytes)
+            self._build_from_cfg()
             self.model.from_bytes(model_bytes)
             self._invalidate_tables()
 

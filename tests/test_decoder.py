@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder
+from spacy_sru_ner.settings import DecoderSettings
 
 
 def _decoder(slot_state: bool = False):
     torch.manual_seed(0)
-    decoder = SlotDecoder(16, 12, 32, half_context=5, slot_state=slot_state)
+    decoder = SlotDecoder(16, 12, DecoderSettings.defaults(hidden_width=32, half_context=5, slot_state=slot_state))
     with torch.no_grad():  # make attention and decisions non-trivial
         decoder.queries.normal_(0, 0.5)
         decoder.output.bias[1] -= 0.5

@@ -16,6 +16,7 @@ from spacy_sru_ner.corpora import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder, TrainOutput
 from spacy_sru_ner.loss import step_targets, weighted_bce
 from spacy_sru_ner.model import SlotOutput
+from spacy_sru_ner.settings import DecoderSettings
 
 from conftest import SMALL_MODEL
 
@@ -32,10 +33,8 @@ Spans = List[Tuple[int, int, str]]
 
 def make_decoder(seed: int = 0) -> SlotDecoder:
     torch.manual_seed(seed)
-    return SlotDecoder(
-        n_inputs=N_IN,
-        n_actions=VOCAB.n_actions,
-        width=16,
+    settings = DecoderSettings.defaults(
+        hidden_width=16,
         queries_per_action=2,
         half_context=4,
         dropout_positions=0.0,
@@ -44,6 +43,7 @@ def make_decoder(seed: int = 0) -> SlotDecoder:
         dropout_mlp=0.0,
         slot_state=True,
     )
+    return SlotDecoder(N_IN, VOCAB.n_actions, settings)
 
 
 def make_batch(

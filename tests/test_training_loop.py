@@ -14,6 +14,7 @@ from conftest import SMALL_MODEL, nested_docs
 from spacy_sru_ner.actions import EOA, N_SPECIAL, SHIFT
 from spacy_sru_ner.corpora import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder
+from spacy_sru_ner.settings import DecoderSettings
 from spacy_sru_ner import model as model_module
 from spacy_sru_ner.model import train_groups
 
@@ -127,8 +128,9 @@ def test_fast_training_loop_matches_the_reference_loop(slot_state, foreign, comp
     the fast loop: compiled (CPU) and tensor operations."""
     n_actions = 12
     torch.manual_seed(0)
-    decoder = SlotDecoder(16, n_actions, 32, half_context=5, slot_state=slot_state, dropout_positions=0.0,
-                          dropout_queries=0.0, dropout_mlp=0.0).train()
+    decoder = SlotDecoder(16, n_actions, DecoderSettings.defaults(
+        hidden_width=32, half_context=5, slot_state=slot_state, dropout_positions=0.0, dropout_queries=0.0,
+        dropout_mlp=0.0)).train()
     decoder.compiled_train_loop = compiled
     with torch.no_grad():  # non-trivial attention, writes and decisions
         decoder.queries.normal_(0, 0.5)
@@ -171,7 +173,7 @@ def test_fast_training_loop_matches_the_reference_loop(slot_state, foreign, comp
 def test_fast_training_loop_uses_only_the_positions_it_can_reach():
     """The position table of a short batch holds the offsets its pointer can
     see, and maps each (pointer, position) to the same embedding row."""
-    decoder = SlotDecoder(16, 6, 32, half_context=5)
+    decoder = SlotDecoder(16, 6, DecoderSettings.defaults(hidden_width=32, half_context=5, slot_state=False))
     for S in (3, 6, 30):
         table, rows = decoder._position_table(S)
         assert table.shape[0] == 2 * min(S - 1, 5) + 1 + 3
@@ -205,7 +207,7 @@ def test_hand_written_backward_passes_gradcheck_with_dropout(foreign):
     B, S = 3, 6
     generator = torch.Generator().manual_seed(3)
     gold, n_rows = _random_gold(lengths, n_actions, generator)
-    decoder = SlotDecoder(4, n_actions, d, half_context=2)
+    decoder = SlotDecoder(4, n_actions, DecoderSettings.defaults(hidden_width=d, half_context=2, slot_state=False))
     _, rows_at = decoder._position_table(S)
     R = int(rows_at.max()) + 1
     valid = torch.arange(S).unsqueeze(0) <= (lengths.unsqueeze(1) + 1)
@@ -250,7 +252,7 @@ def test_compiled_training_loop_matches_the_tensor_loop_with_dropout(foreign):
     B, S = 4, 11
     generator = torch.Generator().manual_seed(5)
     gold, n_rows = _random_gold(lengths, n_actions, generator)
-    decoder = SlotDecoder(4, n_actions, d, half_context=3)
+    decoder = SlotDecoder(4, n_actions, DecoderSettings.defaults(hidden_width=d, half_context=3, slot_state=False))
     _, rows_at = decoder._position_table(S)
     R = int(rows_at.max()) + 1
     valid = torch.arange(S).unsqueeze(0) <= (lengths.unsqueeze(1) + 1)
