@@ -10,12 +10,14 @@
 #                                      #       multi_masked multi_unmasked
 #   scripts/run_ablation.sh eval NAME
 #   scripts/run_ablation.sh train_eval NAME
+#   scripts/run_ablation.sh max_positive NAME  # NAME's model with max_positive = 1, evaluated
 #   scripts/run_ablation.sh table      # markdown table from the evaluation JSONs
 # Environment:
 #   DATA_DIR   corpus directory (default: ../shared/data relative to the repo root)
 #   MAX_STEPS  updates per training (default 450), the same for all five models
 #   JOBS       trainings run at once by "all" (default 2)
 #   OUT_DIR    models, logs and evaluation JSONs (default: training/ablation)
+#   SEED       overrides the config's seed (seed replicates)
 set -euo pipefail
 
 MAX_STEPS="${MAX_STEPS:-450}"
@@ -56,6 +58,8 @@ set_overrides() {  # NAME
                                         --components.sru_ner.shift_bar 0.5) ;;
         multi_mentions_shift_bar_pw5) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.5
                                             --components.sru_ner.shift_bar 0.5 --components.sru_ner.positive_weight 5) ;;
+        multi_mentions25_shift_bar) ARGS=(--components.sru_ner.masking true --corpora.train.mention_fraction 0.25
+                                          --components.sru_ner.shift_bar 0.5) ;;
         multi_unmasked) ARGS=(--components.sru_ner.masking false) ;;
         single_bc5cdr_chem)
             ARGS=(--paths.train_bc5cdr_disease null --paths.dev_bc5cdr_disease null
@@ -89,6 +93,24 @@ do_eval() {  # NAME
     echo "evaluated $name in $((end - start)) s"
 }
 
+do_max_positive() {  # NAME: the trained model with max_positive = 1, evaluated as NAME_maxpos1
+    local name="$1"
+    $PY - "$OUT_DIR/$name/model-last" "$OUT_DIR/${name}_maxpos1" <<'PYEOF'
+import sys
+
+import spacy
+
+nlp = spacy.load(sys.argv[1])
+nlp.get_pipe("sru_ner").cfg["max_positive"] = 1
+nlp.get_pipe_config("sru_ner")["max_positive"] = 1
+nlp.to_disk(sys.argv[2])
+PYEOF
+    mkdir -p "$OUT_DIR/eval"
+    $PY -m spacy_sru_ner evaluate "$OUT_DIR/${name}_maxpos1" "${TESTS[@]}" \
+        --output "$OUT_DIR/eval/${name}_maxpos1.json" > "$OUT_DIR/${name}_maxpos1.eval.log" 2>&1
+    echo "evaluated $name with max_positive = 1"
+}
+
 do_table() {
     OUT_DIR="$OUT_DIR" MAX_STEPS="$MAX_STEPS" $PY - <<'PYEOF'
 import json, os
@@ -106,7 +128,9 @@ models = [
     ("multi_mentions", "multi, masking = true, mention_fraction = 0.5"),
     ("multi_mentions_shift_bar", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5"),
     ("multi_mentions_shift_bar_pw5", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5, positive_weight = 5"),
+    ("multi_mentions25_shift_bar", "multi, masking = true, mention_fraction = 0.25, shift_bar = 0.5"),
 ]
+models += [(key + "_maxpos1", title + ", max_positive = 1") for key, title in models if key.startswith("multi")]
 corpora = [("bc5cdr_chem", "BC5CDR-chem (Chemical)"), ("bc5cdr_disease", "BC5CDR-disease (Disease)"),
            ("linnaeus", "linnaeus (Species)")]
 head = "| model | " + " | ".join(f"{c} P / R / F" for _, c in corpora) + " | train s | steps |"
@@ -118,7 +142,8 @@ for key, title in models:
         print(f"| {title} | " + " | ".join("(missing)" for _ in corpora) + " | | |")
         continue
     res = json.loads(res_path.read_text())
-    meta = json.loads((out / key / "model-last" / "meta.json").read_text())
+    model_dir = out / key / "model-last" if (out / key / "model-last").exists() else out / key
+    meta = json.loads((model_dir / "meta.json").read_text())
     labels = set(meta.get("labels", {}).get("sru_ner", []))
     cells = []
     for name, _ in corpora:
@@ -127,9 +152,10 @@ for key, title in models:
             cells.append("–")  # the model does not predict this corpus's label
         else:
             cells.append(f"{100*c['p']:.1f} / {100*c['r']:.1f} / {100*c['f']:.1f}")
-    secs = (out / key / "train_seconds.txt")
+    trained = key.removesuffix("_maxpos1")  # the same trained model, decoded with max_positive = 1
+    secs = (out / trained / "train_seconds.txt")
     secs = secs.read_text().strip() if secs.exists() else "?"
-    steps = (out / key / "steps.txt")
+    steps = (out / trained / "steps.txt")
     steps = steps.read_text().strip() if steps.exists() else os.environ["MAX_STEPS"]
     print(f"| {title} | " + " | ".join(cells) + f" | {secs} | {steps} |")
 PYEOF
@@ -141,6 +167,7 @@ case "$cmd" in
     train) do_train "$2" ;;
     eval) do_eval "$2" ;;
     train_eval) do_train "$2"; do_eval "$2" ;;
+    max_positive) do_max_positive "$2" ;;
     table) do_table ;;
     all)
         do_convert
