@@ -138,8 +138,7 @@ print(head)
 print("|" + "---|" * (len(corpora) + 3))
 for key, title in models:
     res_path = out / "eval" / f"{key}.json"
-    if not res_path.exists():
-        print(f"| {title} | " + " | ".join("(missing)" for _ in corpora) + " | | |")
+    if not res_path.exists():  # a variant this run did not train
         continue
     res = json.loads(res_path.read_text())
     model_dir = out / key / "model-last" if (out / key / "model-last").exists() else out / key
