@@ -365,7 +365,8 @@ def resolve_spans_key(nlp, spans_key: Optional[str]) -> str:
     """``spans_key``, or the key of the pipeline's first ``sru_ner`` component."""
     if spans_key:
         return spans_key
-    from .pipe import DEFAULT_SPANS_KEY, SlotNER
+    from .contract import DEFAULT_SPANS_KEY
+    from .pipe import SlotNER
 
     for _, pipe in nlp.pipeline:
         if isinstance(pipe, SlotNER):

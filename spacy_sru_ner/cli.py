@@ -1,9 +1,11 @@
 """Command line interface: ``python -m spacy_sru_ner COMMAND``."""
 from enum import Enum
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import typer
+
+from .contract import DEFAULT_SPANS_KEY, LabelMapError, parse_label_map
 
 app = typer.Typer(
     name="spacy_sru_ner",
@@ -28,19 +30,6 @@ class Format(str, Enum):
     pubtator = "pubtator"
 
 
-def parse_label_map(text: Optional[str]) -> Dict[str, str]:
-    """Parse ``OLD=NEW,OLD2=NEW2`` into a dict."""
-    label_map: Dict[str, str] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        old, sep, new = item.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise typer.BadParameter(f"expected OLD=NEW, got {item!r}", param_hint="--label-map")
-        label_map[old.strip()] = new.strip()
-    return label_map
-
-
 def parse_labels(text: Optional[str]) -> List[str]:
     """Parse ``A,B`` into a list of labels."""
     return [label.strip() for label in (text or "").split(",") if label.strip()]
@@ -55,7 +44,7 @@ def convert_cli(
     fmt: Optional[Format] = typer.Option(
         None, "--format", "-f", help="Input format (default: guessed from the extension)"
     ),
-    spans_key: str = typer.Option("sru_ner", "--spans-key", help="doc.spans key for all mentions"),
+    spans_key: str = typer.Option(DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key for all mentions"),
     corpus: Optional[str] = typer.Option(None, "--corpus", help="Corpus name stored on each Doc"),
     label_map: Optional[str] = typer.Option(None, "--label-map", help="Rename labels: OLD=NEW,OLD2=NEW2"),
     labels: Optional[str] = typer.Option(
@@ -72,13 +61,17 @@ def convert_cli(
     from .convert import ConversionError, convert_file, print_stats
 
     try:
+        parsed_label_map = parse_label_map(label_map)
+    except LabelMapError as err:
+        raise typer.BadParameter(err.problem, param_hint="--label-map") from err
+    try:
         stats = convert_file(
             input,
             output,
             fmt.value if fmt is not None else None,
             spans_key=spans_key,
             corpus_name=corpus,
-            label_map=parse_label_map(label_map),
+            label_map=parsed_label_map,
             labels=parse_labels(labels),
             limit=limit,
             split_sentences=split_sentences,
@@ -97,7 +90,7 @@ def evaluate_cli(
         ..., help="One .spacy file per corpus (corpus name: recorded in the docs, else the file name)"
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON", dir_okay=False),
-    spans_key: str = typer.Option("sru_ner", "--spans-key", help="doc.spans key of the predicted and gold spans"),
+    spans_key: str = typer.Option(DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key of the predicted and gold spans"),
     label_map: Optional[str] = typer.Option(
         None, "--label-map", help="Rename gold labels: OLD=NEW (all corpora) or CORPUS:OLD=NEW, comma-separated"
     ),

@@ -1,10 +1,8 @@
-"""Corpus-level metadata on Docs and the multi-corpus training reader.
+"""Reading ``.spacy`` corpora and the multi-corpus training reader.
 
-Annotated labels: the set of entity labels a doc's corpus annotates is stored
-in ``doc.user_data[ANNOTATED_LABELS_KEY]`` as a sorted list of label strings, so
-it survives ``DocBin(store_user_data=True)``. A doc without that record counts
-as annotated for every label of the component. The corpus name is stored in
-``doc.user_data[CORPUS_KEY]``.
+The Doc metadata and label helpers (annotated labels, corpus name, label
+maps and prefixes) live in :mod:`spacy_sru_ner.contract`; they are imported
+here too, so ``from spacy_sru_ner.corpora import ...`` of them keeps working.
 
 Reader: ``spacy_sru_ner.MultiCorpus.v1`` (:func:`create_multi_corpus_reader`)
 reads one ``.spacy`` file (or folder of them) per corpus, renames labels onto a
@@ -26,108 +24,45 @@ from spacy.training import Example
 from spacy.util import registry
 from spacy.vocab import Vocab
 
+from .contract import ANNOTATED_LABELS_KEY, CORPUS_KEY, DEFAULT_SPANS_KEY, PREFIX_SEP, LabelMap
+from .contract import get_annotated_labels, get_corpus_name, gold_spans, set_annotated_labels
+from .contract import map_label, prefix_label, relabel_doc, set_corpus_name, strip_prefix
+
+__all__ = [
+    # this module
+    "FILE_TYPE",
+    "READER_NAME",
+    "SAMPLING",
+    "MultiCorpus",
+    "cached_msgpack_decoders",
+    "create_multi_corpus_reader",
+    "load_corpus_docs",
+    "make_example",
+    "read_spacy_docs",
+    "resolve_spacy_files",
+    "split_doc",
+    # re-exported from .contract (their home since issue 11)
+    "ANNOTATED_LABELS_KEY",
+    "CORPUS_KEY",
+    "DEFAULT_SPANS_KEY",
+    "PREFIX_SEP",
+    "LabelMap",
+    "get_annotated_labels",
+    "get_corpus_name",
+    "gold_spans",
+    "map_label",
+    "prefix_label",
+    "relabel_doc",
+    "set_annotated_labels",
+    "set_corpus_name",
+    "strip_prefix",
+]
+
 logger = logging.getLogger("spacy_sru_ner")
 
-ANNOTATED_LABELS_KEY = "sru_ner.annotated_labels"
-CORPUS_KEY = "sru_ner.corpus"
-# separator between corpus name and label in prefixed labels ("BC5CDR$Disease")
-PREFIX_SEP = "$"
 SAMPLING = ("proportional", "uniform")
 FILE_TYPE = ".spacy"
 READER_NAME = "spacy_sru_ner.MultiCorpus.v1"
-
-LabelMap = Mapping[str, Optional[str]]
-
-
-# ---------------------------------------------------------------------------
-# Doc metadata
-
-
-def set_annotated_labels(doc: Doc, labels: Iterable[str]) -> None:
-    """Record that ``doc``'s corpus annotates exactly ``labels``."""
-    doc.user_data[ANNOTATED_LABELS_KEY] = sorted(set(labels))
-
-
-def get_annotated_labels(doc: Doc) -> Optional[List[str]]:
-    """Return the labels ``doc``'s corpus annotates, or None (= all labels)."""
-    value = doc.user_data.get(ANNOTATED_LABELS_KEY)
-    return None if value is None else list(value)
-
-
-def set_corpus_name(doc: Doc, name: str) -> None:
-    doc.user_data[CORPUS_KEY] = name
-
-
-def get_corpus_name(doc: Doc) -> Optional[str]:
-    return doc.user_data.get(CORPUS_KEY)
-
-
-# ---------------------------------------------------------------------------
-# Labels
-
-
-def prefix_label(corpus: str, label: str) -> str:
-    """``prefix_label("BC5CDR", "Disease") == "BC5CDR$Disease"``."""
-    return f"{corpus}{PREFIX_SEP}{label}"
-
-
-def strip_prefix(label: str) -> str:
-    """The label without its corpus prefix (unchanged if it has none)."""
-    return label.split(PREFIX_SEP, 1)[1] if PREFIX_SEP in label else label
-
-
-def map_label(label: str, label_map: Optional[LabelMap] = None, prefix: Optional[str] = None) -> Optional[str]:
-    """Rename ``label`` with ``label_map`` (old -> new; a new name of None or
-    "" drops the label), then prefix it with ``prefix`` if given. Returns None
-    for a dropped label."""
-    if label_map and label in label_map:
-        new = label_map[label]
-        if not new:
-            return None
-        label = new
-    return prefix_label(prefix, label) if prefix else label
-
-
-def gold_spans(doc: Doc, spans_key: str) -> Sequence[Span]:
-    """A reference doc's mentions: ``doc.spans[spans_key]``, else ``doc.ents``."""
-    if spans_key in doc.spans:
-        return doc.spans[spans_key]
-    return doc.ents
-
-
-def relabel_doc(
-    doc: Doc,
-    label_map: Optional[LabelMap] = None,
-    prefix: Optional[str] = None,
-    spans_key: str = "sru_ner",
-) -> Doc:
-    """Rename (and drop, and prefix) the labels of ``doc.spans[spans_key]`` and
-    ``doc.ents`` in place, as :func:`map_label` does; returns ``doc``.
-
-    Dropped entities become outside ("O") tokens; tokens with missing entity
-    annotation stay missing.
-    """
-    if not label_map and not prefix:
-        return doc
-    if spans_key in doc.spans:
-        group = doc.spans[spans_key]
-        spans = []
-        for span in group:
-            label = map_label(span.label_, label_map, prefix)
-            if label is not None:
-                spans.append(Span(doc, span.start, span.end, label=label))
-        doc.spans[spans_key] = SpanGroup(doc, name=spans_key, attrs=dict(group.attrs), spans=spans)
-    ents = list(doc.ents)
-    if ents:
-        kept, dropped = [], []
-        for ent in ents:
-            label = map_label(ent.label_, label_map, prefix)
-            if label is None:
-                dropped.append(Span(doc, ent.start, ent.end))
-            else:
-                kept.append(Span(doc, ent.start, ent.end, label=label))
-        doc.set_ents(kept, outside=dropped, default="unmodified")
-    return doc
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +127,7 @@ def read_spacy_docs(path: Union[str, Path], vocab: Vocab, name: Optional[str] = 
     return docs
 
 
-def split_doc(doc: Doc, max_length: int, spans_key: str = "sru_ner") -> List[Doc]:
+def split_doc(doc: Doc, max_length: int, spans_key: str = DEFAULT_SPANS_KEY) -> List[Doc]:
     """``[doc]`` if ``max_length`` is 0 or ``len(doc) < max_length``; else its
     sentences shorter than ``max_length`` as new docs (user data, entities and
     the spans of ``spans_key`` that lie inside a sentence are kept), as spaCy's
@@ -225,7 +160,7 @@ def load_corpus_docs(
     *,
     label_map: Optional[LabelMap] = None,
     prefix_labels: bool = False,
-    spans_key: str = "sru_ner",
+    spans_key: str = DEFAULT_SPANS_KEY,
     max_length: int = 0,
     limit: int = 0,
     keep_recorded_name: bool = False,
@@ -251,13 +186,9 @@ def load_corpus_docs(
         recorded = get_annotated_labels(doc)
         doc_name = (get_corpus_name(doc) if keep_recorded_name else None) or name
         prefix = doc_name if prefix_labels else None
+        base = recorded if recorded is not None else found
         for piece in split_doc(doc, max_length, spans_key):
-            relabel_doc(piece, label_map, prefix, spans_key)
-            base = recorded if recorded is not None else found
-            annotated = {map_label(label, label_map, prefix) for label in base}
-            annotated.discard(None)
-            annotated.update(span.label_ for span in gold_spans(piece, spans_key))
-            set_annotated_labels(piece, annotated)  # type: ignore[arg-type]
+            relabel_doc(piece, label_map, prefix, spans_key, annotated=base)
             set_corpus_name(piece, doc_name)
             result.append(piece)
     return result
@@ -301,7 +232,7 @@ class MultiCorpus:
         limit: int = 0,
         shuffle: bool = True,
         seed: int = 0,
-        spans_key: str = "sru_ner",
+        spans_key: str = DEFAULT_SPANS_KEY,
     ) -> None:
         if sampling not in SAMPLING:
             raise ValueError(f"MultiCorpus: sampling must be one of {list(SAMPLING)}, got {sampling!r}.")
@@ -435,7 +366,7 @@ def create_multi_corpus_reader(
     limit: int = 0,
     shuffle: bool = True,
     seed: int = 0,
-    spans_key: str = "sru_ner",
+    spans_key: str = DEFAULT_SPANS_KEY,
 ) -> Callable[..., Iterable[Example]]:
     """Read several ``.spacy`` corpora as one stream of Examples.
 

@@ -12,39 +12,16 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 
-from .corpora import LabelMap, get_annotated_labels, get_corpus_name, gold_spans, load_corpus_docs
-from .corpora import READER_NAME, make_example, map_label, relabel_doc, set_annotated_labels, strip_prefix
+from .contract import DEFAULT_SPANS_KEY, LabelMap, get_annotated_labels, get_corpus_name, gold_spans
+from .contract import parse_corpus_label_map, relabel_doc, rename_spans, strip_prefix
+from .corpora import READER_NAME, load_corpus_docs, make_example
 from .scorer import score_spans
 
 PathLike = Union[str, Path]
 # split names that say nothing about the corpus: use the folder name instead
 GENERIC_STEMS = {"train", "dev", "devel", "valid", "validation", "test", "eval", "evaluation"}
-
-
-def parse_corpus_label_map(text: Optional[str]) -> Tuple[Dict[str, str], Dict[str, Dict[str, str]]]:
-    """Parse ``OLD=NEW,CORPUS:OLD=NEW`` into (global map, per-corpus maps).
-
-    An empty NEW drops the label (``Disease=`` ignores Disease mentions)."""
-    global_map: Dict[str, str] = {}
-    per_corpus: Dict[str, Dict[str, str]] = defaultdict(dict)
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        old, sep, new = item.partition("=")
-        old, new = old.strip(), new.strip()
-        if not sep or not old:
-            raise ValueError(f"--label-map: expected OLD=NEW or CORPUS:OLD=NEW, got {item!r}")
-        corpus, colon, label = old.partition(":")
-        if colon:
-            if not corpus.strip() or not label.strip():
-                raise ValueError(f"--label-map: expected CORPUS:OLD=NEW, got {item!r}")
-            per_corpus[corpus.strip()][label.strip()] = new
-        else:
-            global_map[old] = new
-    return global_map, dict(per_corpus)
 
 
 def default_corpus_name(path: PathLike) -> str:
@@ -93,19 +70,11 @@ def _model_labels(nlp: Language, spans_key: str) -> Optional[List[str]]:
     return labels if found else None
 
 
-def _strip_predicted_prefixes(doc: Doc, spans_key: str) -> None:
-    if spans_key not in doc.spans:
-        return
-    group = doc.spans[spans_key]
-    spans = [Span(doc, s.start, s.end, label=strip_prefix(s.label_)) for s in group]
-    doc.spans[spans_key] = SpanGroup(doc, name=spans_key, attrs=dict(group.attrs), spans=spans)
-
-
 def load_eval_examples(
     nlp: Language,
     path: PathLike,
     *,
-    spans_key: str = "sru_ner",
+    spans_key: str = DEFAULT_SPANS_KEY,
     label_map: Optional[LabelMap] = None,
     corpus_label_maps: Optional[Mapping[str, LabelMap]] = None,
     prefix_labels: bool = False,
@@ -125,13 +94,8 @@ def load_eval_examples(
         corpus = get_corpus_name(doc) or name
         combined: Dict[str, Optional[str]] = {**(label_map or {}), **((corpus_label_maps or {}).get(corpus) or {})}
         if combined or prefix_labels:
-            annotated = get_annotated_labels(doc) or []
             prefix = corpus if prefix_labels else None
-            relabel_doc(doc, combined, prefix, spans_key)
-            mapped = {map_label(label, combined, prefix) for label in annotated}
-            mapped.discard(None)
-            mapped.update(span.label_ for span in gold_spans(doc, spans_key))
-            set_annotated_labels(doc, mapped)  # type: ignore[arg-type]
+            relabel_doc(doc, combined, prefix, spans_key, annotated=get_annotated_labels(doc) or [])
         groups[corpus].append(make_example(nlp, doc))
     return dict(groups)
 
@@ -141,7 +105,7 @@ def _prf(score: Dict[str, Any], spans_key: str) -> Dict[str, float]:
     return {k: float(score[f"{prefix}_{k}"]) for k in ("p", "r", "f")}
 
 
-def score_corpus(examples: Sequence[Example], spans_key: str = "sru_ner") -> Dict[str, Any]:
+def score_corpus(examples: Sequence[Example], spans_key: str = DEFAULT_SPANS_KEY) -> Dict[str, Any]:
     """Micro P/R/F, P/R/F per label (with gold counts) and sizes of one corpus."""
     score = score_spans(examples, spans_key=spans_key)
     support: Counter = Counter()
@@ -170,7 +134,7 @@ def evaluate_corpora(
     nlp: Language,
     paths: Sequence[PathLike],
     *,
-    spans_key: str = "sru_ner",
+    spans_key: str = DEFAULT_SPANS_KEY,
     label_map: Optional[LabelMap] = None,
     corpus_label_maps: Optional[Mapping[str, LabelMap]] = None,
     prefix_labels: bool = False,
@@ -212,7 +176,7 @@ def evaluate_corpora(
         predicted = nlp.pipe([eg.predicted for eg in examples], batch_size=batch_size)
         for eg, doc in zip(examples, predicted):
             if strip_prefixes:
-                _strip_predicted_prefixes(doc, spans_key)
+                rename_spans(doc, spans_key, strip_prefix)
             eg.predicted = doc
         all_examples.extend(examples)
     model_labels = _model_labels(nlp, spans_key)
@@ -263,7 +227,7 @@ def evaluate_cli_main(
     data: Iterable[PathLike],
     *,
     output: Optional[PathLike] = None,
-    spans_key: str = "sru_ner",
+    spans_key: str = DEFAULT_SPANS_KEY,
     label_map: Optional[str] = None,
     prefix_labels: bool = False,
     strip_prefixes: bool = False,

@@ -17,14 +17,13 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .actions import ActionVocab, ScoredSpan, limit_labels_per_span, probs_to_spans, spans_to_rows
-from .corpora import get_annotated_labels
+from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans
 from .loss import step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
-from .scorer import get_gold_spans, score_spans
+from .scorer import score_spans
 
 logger = logging.getLogger("spacy_sru_ner")
 
-DEFAULT_SPANS_KEY = "sru_ner"
 #: one decoded window: (token offset in its doc, number of words, step probabilities)
 WindowProbs = Tuple[int, int, numpy.ndarray]
 
@@ -272,7 +271,7 @@ class SlotNER(TrainablePipe):
             if labels is None:
                 found = set()
                 for example in get_examples():
-                    found.update(span.label_ for span in get_gold_spans(example.reference, self.key))
+                    found.update(span.label_ for span in gold_spans(example.reference, self.key))
                     found.update(get_annotated_labels(example.reference) or [])
                 for label in sorted(found):
                     self.add_label(label)
@@ -293,7 +292,7 @@ class SlotNER(TrainablePipe):
     def _check_labels_seen(self, get_examples: Callable[[], Iterable[Example]]) -> None:
         seen = set()
         for example in islice(get_examples(), 5000):
-            seen.update(span.label_ for span in get_gold_spans(example.reference, self.key))
+            seen.update(span.label_ for span in gold_spans(example.reference, self.key))
             annotated = get_annotated_labels(example.reference)
             if annotated:
                 seen.update(annotated)
@@ -456,7 +455,7 @@ class SlotNER(TrainablePipe):
         foreign_by_doc: Dict[int, numpy.ndarray] = {}
         no_foreign = numpy.zeros((actions.n_actions,), dtype="float32")
         for i, example in enumerate(examples):
-            gold = list(get_gold_spans(example.reference, self.key))
+            gold = list(gold_spans(example.reference, self.key))
             for span in gold:
                 if span.label_ not in label_set:
                     raise ValueError(

@@ -1,28 +1,20 @@
 """Exact-match span scoring (micro and per label), aware of annotated label sets."""
 from collections import defaultdict
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Set, Tuple
 
 from spacy.scorer import PRFScore
-from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
-from .corpora import get_annotated_labels, get_corpus_name
+from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans
 
 SpanKey = Tuple[int, int, str]
-
-
-def get_gold_spans(doc: Doc, spans_key: str) -> Iterable[Span]:
-    """Gold spans of a reference doc: ``doc.spans[spans_key]``, else ``doc.ents``."""
-    if spans_key in doc.spans:
-        return doc.spans[spans_key]
-    return doc.ents
 
 
 def _example_spans(example: Example, spans_key: str) -> Tuple[Set[SpanKey], Set[SpanKey]]:
     """(gold, predicted) spans in the reference's token offsets, restricted to
     the labels the reference's corpus annotates."""
-    gold = {(s.start, s.end, s.label_) for s in get_gold_spans(example.reference, spans_key)}
+    gold = {(s.start, s.end, s.label_) for s in gold_spans(example.reference, spans_key)}
     pred_spans = list(example.predicted.spans.get(spans_key, []))
     aligned = example.get_aligned_spans_x2y(pred_spans, allow_overlap=True)
     pred = {(s.start, s.end, s.label_) for s in aligned}
@@ -34,7 +26,7 @@ def _example_spans(example: Example, spans_key: str) -> Tuple[Set[SpanKey], Set[
     return gold, pred
 
 
-def score_spans(examples: Iterable[Example], spans_key: str = "sru_ner", **kwargs: Any) -> Dict[str, Any]:
+def score_spans(examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY, **kwargs: Any) -> Dict[str, Any]:
     """Exact-match P/R/F of ``doc.spans[spans_key]`` against the gold spans.
 
     Returns spaCy's span score names: ``spans_{key}_p``, ``_r``, ``_f`` (micro)
@@ -62,17 +54,6 @@ def score_spans(examples: Iterable[Example], spans_key: str = "sru_ner", **kwarg
         f"{prefix}_f": micro.fscore,
         f"{prefix}_per_type": {label: score.to_dict() for label, score in sorted(per_type.items())},
     }
-
-
-def score_by_corpus(
-    examples: Iterable[Example], spans_key: str = "sru_ner", default_corpus: str = "corpus"
-) -> Dict[str, Dict[str, Any]]:
-    """Scores as :func:`score_spans`, separately for each corpus (the corpus
-    name recorded on the reference docs, else ``default_corpus``)."""
-    groups: Dict[str, List[Example]] = defaultdict(list)
-    for example in examples:
-        groups[get_corpus_name(example.reference) or default_corpus].append(example)
-    return {name: score_spans(egs, spans_key=spans_key) for name, egs in groups.items()}
 
 
 @registry.scorers("spacy_sru_ner.span_scorer.v1")

@@ -14,7 +14,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 from spacy.language import Language
 from spacy.tokens import Span, SpanGroup
 
-from .evaluate import load_eval_examples, merge_label_maps, model_label_settings, parse_corpus_label_map
+from .contract import parse_corpus_label_map
+from .evaluate import load_eval_examples, merge_label_maps, model_label_settings
 from .scorer import score_spans
 
 PathLike = Union[str, Path]

@@ -30,7 +30,7 @@ from spacy_sru_ner.convert.common import (
     iob_to_mentions,
     write_corpus,
 )
-from spacy_sru_ner.corpora import ANNOTATED_LABELS_KEY, get_annotated_labels, get_corpus_name
+from spacy_sru_ner.contract import ANNOTATED_LABELS_KEY, get_annotated_labels, get_corpus_name
 
 Span3 = Tuple[int, int, str]
 

@@ -1,4 +1,4 @@
-"""Tests for spacy_sru_ner.corpora: doc metadata and the MultiCorpus reader."""
+"""Tests for spacy_sru_ner.contract (doc metadata, labels) and spacy_sru_ner.corpora (the MultiCorpus reader)."""
 from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -8,19 +8,21 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import load_config, registry
 
-from spacy_sru_ner.corpora import (
-    READER_NAME,
-    MultiCorpus,
-    create_multi_corpus_reader,
+from spacy_sru_ner.contract import (
     get_annotated_labels,
     get_corpus_name,
     map_label,
     prefix_label,
     relabel_doc,
     set_annotated_labels,
+    strip_prefix,
+)
+from spacy_sru_ner.corpora import (
+    READER_NAME,
+    MultiCorpus,
+    create_multi_corpus_reader,
     split_doc,
     read_spacy_docs,
-    strip_prefix,
 )
 
 CONFIG = Path(__file__).parent.parent / "configs" / "multi_corpus_cpu.cfg"

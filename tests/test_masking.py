@@ -12,7 +12,7 @@ from spacy.training import Example
 from torch.nn import functional as F
 
 from spacy_sru_ner.actions import EOA, SHIFT, ActionVocab, spans_to_rows
-from spacy_sru_ner.corpora import set_annotated_labels
+from spacy_sru_ner.contract import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder, TrainOutput
 from spacy_sru_ner.loss import step_targets, weighted_bce
 from spacy_sru_ner.model import SlotOutput

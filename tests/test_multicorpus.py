@@ -16,8 +16,8 @@ from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
 
 from spacy_sru_ner.cli import app
-from spacy_sru_ner.corpora import set_annotated_labels
-from spacy_sru_ner.evaluate import default_corpus_name, evaluate_corpora, parse_corpus_label_map
+from spacy_sru_ner.contract import parse_corpus_label_map, set_annotated_labels
+from spacy_sru_ner.evaluate import default_corpus_name, evaluate_corpora
 
 CHEMICALS = ["aspirin", "cisplatin", "caffeine", "morphine", "lithium", "heparin", "cocaine", "nicotine"]
 DISEASES = ["asthma", "hepatitis", "diabetes", "anemia", "psoriasis", "epilepsy", "migraine", "arthritis"]

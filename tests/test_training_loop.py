@@ -12,7 +12,7 @@ from thinc.api import set_dropout_rate
 
 from conftest import SMALL_MODEL, nested_docs
 from spacy_sru_ner.actions import EOA, N_SPECIAL, SHIFT
-from spacy_sru_ner.corpora import set_annotated_labels
+from spacy_sru_ner.contract import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder
 from spacy_sru_ner.settings import DecoderSettings
 from spacy_sru_ner import model as model_module

@@ -11,7 +11,7 @@ Formats (``fmt``):
 
 Each Doc holds all mentions in ``doc.spans[spans_key]`` (nested allowed),
 ``doc.ents`` when they do not overlap, the corpus's annotated labels and,
-optionally, a corpus name (see :mod:`spacy_sru_ner.corpora`).
+optionally, a corpus name (see :mod:`spacy_sru_ner.contract`).
 
 Main entry point: :func:`convert_file`.
 """
@@ -22,7 +22,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from .common import DEFAULT_SPANS_KEY, DOC_ID_KEY, ConversionError, ConversionStats
+from ..contract import DEFAULT_SPANS_KEY
+from .common import DOC_ID_KEY, ConversionError, ConversionStats
 from .common import CorpusCounts, ParsedCorpus, ParsedDoc, PathLike, count_docs
 from .common import iter_docs, print_stats, write_corpus
 from .conll import read_conll

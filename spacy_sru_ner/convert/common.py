@@ -17,10 +17,10 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 from wasabi import Printer
 
-from ..corpora import get_annotated_labels, get_corpus_name, set_annotated_labels
-from ..corpora import cached_msgpack_decoders, set_corpus_name
+from ..contract import DEFAULT_SPANS_KEY, get_annotated_labels, get_corpus_name, map_label, set_annotated_labels
+from ..contract import set_corpus_name
+from ..corpora import cached_msgpack_decoders
 
-DEFAULT_SPANS_KEY = "sru_ner"
 # doc.user_data key holding the id of the source document a sentence comes from
 # (-DOCSTART- position, GENIA doc_id, PubTator PMID). Absent where the format
 # has no documents.
@@ -164,13 +164,6 @@ class ConversionStats:
 # Small helpers shared by the readers
 
 
-def map_label(label: str, label_map: LabelMap) -> str:
-    """Apply ``label_map`` (old -> new) to one label."""
-    if label_map:
-        return label_map.get(label, label)
-    return label
-
-
 def normalize_mentions(mentions: Iterable[Mention]) -> Tuple[List[Mention], int]:
     """Deduplicate and sort mentions by (start, end, label); return (mentions, n_duplicates)."""
     mentions = list(mentions)
@@ -212,7 +205,7 @@ def iob_to_mentions(
                 mentions.append((start, i, label))  # type: ignore[arg-type]
             start, label = None, None
             continue
-        prefix, tag_label = tag[0], map_label(tag[2:], label_map)
+        prefix, tag_label = tag[0], map_label(tag[2:], label_map, drop_empty=False)
         if prefix == "I" and start is not None and tag_label == label:
             continue
         if start is not None:

@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
 
+from ..contract import map_label
 from .common import ConversionError, LabelMap, Mention, ParsedCorpus, ParsedDoc, PathLike
-from .common import map_label, normalize_mentions
+from .common import normalize_mentions
 from .iob import TokenBlock, block_mentions, iter_lines, read_tagged_file, read_token_blocks
 
 JSONL_HINT = (
@@ -83,7 +84,7 @@ def _jsonl_record(
                 f"{what} text {text!r} does not match tokens[{start}:{end}] = {span_text!r}",
                 "Check the offsets (end is exclusive) or the text of the mention",
             )
-        mentions.append((start, end, map_label(label, label_map)))
+        mentions.append((start, end, map_label(label, label_map, drop_empty=False)))
     unique, duplicates = normalize_mentions(mentions)
     doc_id = obj.get("doc_id")
     record = ParsedDoc(

@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
+from ..contract import map_label
 from .common import ConversionError, LabelMap, Mention, ParsedCorpus, ParsedDoc, PathLike
-from .common import map_label, normalize_mentions
+from .common import normalize_mentions
 from .iob import iter_lines
 
 TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
@@ -150,7 +151,7 @@ def _document_mentions(
             )
         if (span.start_char, span.end_char) != (ann.start, ann.end):
             realigned += 1
-        mentions.append((span.start, span.end, map_label(ann.label, label_map)))
+        mentions.append((span.start, span.end, map_label(ann.label, label_map, drop_empty=False)))
     return mentions, realigned
 
 
