@@ -35,7 +35,8 @@ from spacy.util import filter_spans
 
 from spacy_sru_ner.corpora import cached_msgpack_decoders
 from spacy_sru_ner.demo import load_demo_docs
-from spacy_sru_ner.memory import peak_memory_added
+
+from memory import peak_memory_added  # benchmarks/memory.py, beside this script
 
 TOK2VEC = {
     "@architectures": "spacy.Tok2Vec.v2",

@@ -1,11 +1,11 @@
 """Command line interface: ``python -m spacy_sru_ner COMMAND``."""
-from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from .contract import DEFAULT_SPANS_KEY, LabelMapError, parse_label_map
+from .formats import CorpusFormat, TextFormat
 
 app = typer.Typer(
     name="spacy_sru_ner",
@@ -21,15 +21,6 @@ def main() -> None:
     """spaCy SRU-NER command line tools."""
 
 
-class Format(str, Enum):
-    iob = "iob"
-    conll = "conll"
-    genia = "genia"
-    genia_layered = "genia-layered"
-    genia_mlc = "genia-mlc"
-    pubtator = "pubtator"
-
-
 def parse_labels(text: Optional[str]) -> List[str]:
     """Parse ``A,B`` into a list of labels."""
     return [label.strip() for label in (text or "").split(",") if label.strip()]
@@ -41,7 +32,7 @@ def convert_cli(
         ..., help="Input file; for genia-mlc a comma-separated list or a glob like 'dir/*_train.conll'"
     ),
     output: Path = typer.Argument(..., help="Output .spacy file", dir_okay=False),
-    fmt: Optional[Format] = typer.Option(
+    fmt: Optional[CorpusFormat] = typer.Option(
         None, "--format", "-f", help="Input format (default: guessed from the extension)"
     ),
     spans_key: str = typer.Option(DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key for all mentions"),
@@ -212,14 +203,16 @@ def demo_cli(
     run_demo(output, max_steps=max_steps)
 
 
-class InputFormat(str, Enum):
-    jsonl = "jsonl"
-    pubtator = "pubtator"
-
-
-class OutputFormat(str, Enum):
-    jsonl = "jsonl"
-    pubtator = "pubtator"
+# Options of both annotate and annotate-dask, declared once (typer copies an Option, so sharing one is safe)
+INPUT_FORMAT_OPTION = typer.Option(TextFormat.jsonl, "--input-format", help="Input format")
+OUTPUT_FORMAT_OPTION = typer.Option(TextFormat.jsonl, "--output-format", help="Output format")
+BATCH_SIZE_OPTION = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size")
+SPANS_KEY_OPTION = typer.Option(
+    None, "--spans-key", help="doc.spans key to write out (default: that of the sru_ner component)"
+)
+TEXT_FIELD_OPTION = typer.Option("text", "--text-field", help="JSONL input: field with the text")
+ID_FIELD_OPTION = typer.Option("id", "--id-field", help="JSONL input: field with the document id")
+INCLUDE_TEXT_OPTION = typer.Option(False, "--include-text", help="JSONL output: also write each text")
 
 
 @app.command("annotate")
@@ -227,16 +220,14 @@ def annotate_cli(
     model: str = typer.Argument(..., help="Pipeline package name or path"),
     input: Path = typer.Argument(..., help="JSONL ({'id': ..., 'text': ...} per line) or PubTator file", dir_okay=False),
     output: Path = typer.Argument(..., help="Output file; if it exists, its ids are skipped and new ones appended", dir_okay=False),
-    input_format: InputFormat = typer.Option(InputFormat.jsonl, "--input-format", help="Input format"),
-    output_format: OutputFormat = typer.Option(OutputFormat.jsonl, "--output-format", help="Output format"),
+    input_format: TextFormat = INPUT_FORMAT_OPTION,
+    output_format: TextFormat = OUTPUT_FORMAT_OPTION,
     n_process: int = typer.Option(1, "--n-process", "-n", help="Worker processes for nlp.pipe (-1: all CPUs)"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size"),
-    spans_key: Optional[str] = typer.Option(
-        None, "--spans-key", help="doc.spans key to write out (default: that of the sru_ner component)"
-    ),
-    text_field: str = typer.Option("text", "--text-field", help="JSONL input: field with the text"),
-    id_field: str = typer.Option("id", "--id-field", help="JSONL input: field with the document id"),
-    include_text: bool = typer.Option(False, "--include-text", help="JSONL output: also write each text"),
+    batch_size: int = BATCH_SIZE_OPTION,
+    spans_key: Optional[str] = SPANS_KEY_OPTION,
+    text_field: str = TEXT_FIELD_OPTION,
+    id_field: str = ID_FIELD_OPTION,
+    include_text: bool = INCLUDE_TEXT_OPTION,
     max_chars: Optional[int] = typer.Option(
         None, "--max-chars", min=1, help="Longest text in characters (nlp.max_length); longer ones are bad lines"
     ),
@@ -274,13 +265,13 @@ def annotate_dask_cli(
         help="processes | threads | synchronous | distributed (local cluster) | address of a dask scheduler",
     ),
     n_workers: Optional[int] = typer.Option(None, "--n-workers", "-w", min=1, help="Worker processes (threads)"),
-    input_format: InputFormat = typer.Option(InputFormat.jsonl, "--input-format", help="Input format"),
-    output_format: OutputFormat = typer.Option(OutputFormat.jsonl, "--output-format", help="Output format"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size"),
-    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="doc.spans key to write out"),
-    text_field: str = typer.Option("text", "--text-field", help="JSONL input: field with the text"),
-    id_field: str = typer.Option("id", "--id-field", help="JSONL input: field with the document id"),
-    include_text: bool = typer.Option(False, "--include-text", help="JSONL output: also write each text"),
+    input_format: TextFormat = INPUT_FORMAT_OPTION,
+    output_format: TextFormat = OUTPUT_FORMAT_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    spans_key: Optional[str] = SPANS_KEY_OPTION,
+    text_field: str = TEXT_FIELD_OPTION,
+    id_field: str = ID_FIELD_OPTION,
+    include_text: bool = INCLUDE_TEXT_OPTION,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show Dask's progress bar"),
 ) -> None:
     """Annotate many partition files with Dask, one model load per worker (needs the [dask] extra)."""

@@ -30,10 +30,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from .annotate import OUTPUT_FORMATS, AnnotateError, annotate_file, load_model
+from .annotate import AnnotateError, annotate_file, check_format, load_model
+from .formats import TEXT_SUFFIX, TextFormat
 
 LOCAL_SCHEDULERS = ("processes", "threads", "synchronous", "sync", "single-threaded")
-OUTPUT_SUFFIX = {"jsonl": ".jsonl", "pubtator": ".pubtator"}
+INPUT_SUFFIXES = (*TEXT_SUFFIX.values(), ".txt")  # what a folder of partitions is searched for
 
 # per-worker model cache: one pipeline per (thread, model); loads counted per process
 _local = threading.local()
@@ -74,7 +75,7 @@ def expand_inputs(inputs: Union[str, Path, Sequence[Union[str, Path]]]) -> List[
     for item in items:
         item = item.strip()
         if Path(item).is_dir():
-            found = [p for p in Path(item).iterdir() if p.is_file() and p.suffix in (".jsonl", ".pubtator", ".txt")]
+            found = [p for p in Path(item).iterdir() if p.is_file() and p.suffix in INPUT_SUFFIXES]
         elif any(ch in item for ch in "*?["):
             found = [Path(p) for p in glob.glob(item) if Path(p).is_file()]
         elif Path(item).is_file():
@@ -89,7 +90,7 @@ def expand_inputs(inputs: Union[str, Path, Sequence[Union[str, Path]]]) -> List[
 
 
 def output_path_for(input_path: Path, output_dir: Path, output_format: str) -> Path:
-    return output_dir / (input_path.stem + OUTPUT_SUFFIX[output_format])
+    return output_dir / (input_path.stem + TEXT_SUFFIX[output_format])
 
 
 def _quiet(message: str) -> None:
@@ -102,7 +103,7 @@ def _annotate_partition(paths: List[str], *, model: str, output_dir: str, torch_
     reports = []
     for path in paths:
         nlp = get_model(model, torch_threads)
-        output = output_path_for(Path(path), Path(output_dir), options.get("output_format", "jsonl"))
+        output = output_path_for(Path(path), Path(output_dir), options.get("output_format", TextFormat.jsonl.value))
 
         # bad-line messages travel back in the report (a remote worker's stderr is out of sight)
         stats = annotate_file(nlp, path, output, progress=False, n_process=1, log=_quiet, **options)
@@ -122,8 +123,8 @@ def annotate_collection(
     scheduler: str = "processes",
     n_workers: Optional[int] = None,
     batch_size: int = 64,
-    input_format: str = "jsonl",
-    output_format: str = "jsonl",
+    input_format: str = TextFormat.jsonl.value,
+    output_format: str = TextFormat.jsonl.value,
     spans_key: Optional[str] = None,
     text_field: str = "text",
     id_field: str = "id",
@@ -141,8 +142,7 @@ def annotate_collection(
         import dask.bag as db
     except ImportError:
         raise AnnotateError('annotate-dask needs Dask: pip install "spacy-sru-ner[dask]"') from None
-    if output_format not in OUTPUT_FORMATS:
-        raise AnnotateError(f"unknown output format {output_format!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    check_format(output_format, "output")
     paths = expand_inputs(inputs)
     output_dir = Path(output_dir)
     outputs: Dict[Path, Path] = {}

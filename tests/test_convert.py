@@ -27,9 +27,9 @@ from spacy_sru_ner.convert.common import (
     ParsedDoc,
     count_nested_inner,
     has_overlap,
-    iob_to_mentions,
     write_corpus,
 )
+from spacy_sru_ner.convert.iob import iob_to_mentions
 from spacy_sru_ner.contract import ANNOTATED_LABELS_KEY, get_annotated_labels, get_corpus_name
 
 Span3 = Tuple[int, int, str]

@@ -8,7 +8,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from conftest import SMALL_MODEL, make_examples, nested_docs, train_nlp
-from spacy_sru_ner.memory import peak_memory_added
+from benchmarks.memory import peak_memory_added
 
 TEXTS = [
     "IL-2 gene expression and NF-kappa B activation through CD28 requires reactive oxygen production by 5-lipoxygenase .",

@@ -23,6 +23,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from ..contract import DEFAULT_SPANS_KEY
+from ..formats import CORPUS_FORMATS as FORMATS
 from .common import DOC_ID_KEY, ConversionError, ConversionStats
 from .common import CorpusCounts, ParsedCorpus, ParsedDoc, PathLike, count_docs
 from .common import iter_docs, print_stats, write_corpus
@@ -31,7 +32,6 @@ from .genia import read_genia_jsonl, read_genia_layered, read_genia_mlc
 from .iob import read_iob
 from .pubtator import read_pubtator
 
-FORMATS = ("iob", "conll", "genia", "genia-layered", "genia-mlc", "pubtator")
 Inputs = Union[PathLike, Sequence[PathLike]]
 
 __all__ = [

@@ -11,46 +11,25 @@ mentions cannot happen.
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 from wasabi import Printer
 
-from ..contract import DEFAULT_SPANS_KEY, get_annotated_labels, get_corpus_name, map_label, set_annotated_labels
+from ..contract import DEFAULT_SPANS_KEY, get_annotated_labels, get_corpus_name, set_annotated_labels
 from ..contract import set_corpus_name
 from ..corpora import cached_msgpack_decoders
+from ..formats import ConversionError, PathLike
 
 # doc.user_data key holding the id of the source document a sentence comes from
 # (-DOCSTART- position, GENIA doc_id, PubTator PMID). Absent where the format
 # has no documents.
 DOC_ID_KEY = "sru_ner.doc_id"
 
-PathLike = Union[str, Path]
 # A mention in token offsets: (start, end exclusive, label).
 Mention = Tuple[int, int, str]
 LabelMap = Optional[Dict[str, str]]
-
-
-class ConversionError(ValueError):
-    """An input corpus cannot be converted.
-
-    The message reads ``"{path}:{line}: {what is wrong}. {what to do}"`` (the
-    line part is left out where no single line is at fault).
-    """
-
-    def __init__(
-        self, path: PathLike, line: Optional[int], problem: str, hint: str = ""
-    ) -> None:
-        self.path = str(path)
-        self.line = line
-        self.problem = problem.rstrip(". ")
-        self.hint = hint
-        where = self.path if line is None else f"{self.path}:{line}"
-        message = f"{where}: {self.problem}."
-        if hint:
-            message += f" {hint}"
-        super().__init__(message)
 
 
 @dataclass
@@ -185,42 +164,6 @@ def has_overlap(mentions: Sequence[Tuple[int, int, str]]) -> bool:
     """Whether any two mentions share a token (so they cannot all be ``doc.ents``)."""
     ordered = sorted(mentions)
     return any(nxt[0] < cur[1] for cur, nxt in zip(ordered, ordered[1:]))
-
-
-def iob_to_mentions(
-    tags: Sequence[str], label_map: LabelMap = None
-) -> Tuple[List[Mention], int]:
-    """Decode valid IOB2 tags into mentions; return (mentions, repairs).
-
-    An ``I-X`` tag that does not continue an ``X`` mention starts a new mention
-    and counts as a repair.
-    """
-    mentions: List[Mention] = []
-    repairs = 0
-    start: Optional[int] = None
-    label: Optional[str] = None
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            if start is not None:
-                mentions.append((start, i, label))  # type: ignore[arg-type]
-            start, label = None, None
-            continue
-        prefix, tag_label = tag[0], map_label(tag[2:], label_map, drop_empty=False)
-        if prefix == "I" and start is not None and tag_label == label:
-            continue
-        if start is not None:
-            mentions.append((start, i, label))  # type: ignore[arg-type]
-        if prefix == "I":
-            repairs += 1
-        start, label = i, tag_label
-    if start is not None:
-        mentions.append((start, len(tags), label))  # type: ignore[arg-type]
-    return mentions, repairs
-
-
-def is_iob_tag(tag: str) -> bool:
-    """Whether ``tag`` is ``O``, ``B-x`` or ``I-x`` with a non-empty label."""
-    return tag == "O" or (len(tag) > 2 and tag[0] in "BI" and tag[1] == "-" and bool(tag[2:].strip()))
 
 
 # ---------------------------------------------------------------------------

@@ -10,14 +10,14 @@
   (nested-ner-mlc); the files must hold identical tokens sentence by sentence
   and are merged into one nested corpus (union of mentions).
 """
-import json
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
 
 from ..contract import map_label
 from .common import ConversionError, LabelMap, Mention, ParsedCorpus, ParsedDoc, PathLike
 from .common import normalize_mentions
-from .iob import TokenBlock, block_mentions, iter_lines, read_tagged_file, read_token_blocks
+from ..formats import iter_json_lines
+from .iob import TokenBlock, block_mentions, read_tagged_file, read_token_blocks
 
 JSONL_HINT = (
     "Each line must be one JSON object with 'tokens' (list of strings) and "
@@ -28,15 +28,7 @@ JSONL_HINT = (
 def read_genia_jsonl(path: PathLike, label_map: LabelMap = None) -> ParsedCorpus:
     """Read GENIA JSON lines (one sentence per line, token-offset mentions)."""
     corpus = ParsedCorpus(paths=[str(path)], docs=[])
-    for lineno, line in iter_lines(path):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ConversionError(
-                path, lineno, f"invalid JSON ({err.msg} at column {err.colno})", JSONL_HINT
-            ) from None
+    for lineno, obj in iter_json_lines(path, hint=JSONL_HINT):
         record, duplicates = _jsonl_record(path, lineno, obj, label_map)
         corpus.duplicates += duplicates
         corpus.docs.append(record)

@@ -2,15 +2,18 @@
 
 Format: ``token<TAB>tag`` per line, IOB2 tags, a blank line between sentences,
 optional ``-DOCSTART-<TAB>O`` lines between documents (JNLPBA). The block
-reader here is shared with the CoNLL and GENIA layered/MLC readers.
+reader and the IOB2 decoding here are shared with the CoNLL and GENIA
+layered/MLC readers.
 """
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+from ..contract import map_label
+from ..formats import iter_lines
 from .common import ConversionError, LabelMap, Mention, ParsedCorpus, ParsedDoc, PathLike
-from .common import is_iob_tag, iob_to_mentions, normalize_mentions
+from .common import normalize_mentions
 
 DOCSTART = "-DOCSTART-"
 _BLANKS = re.compile(r"[ \t]+")
@@ -33,20 +36,40 @@ class TokenBlock:
         return self.lines[0]
 
 
-def iter_lines(path: PathLike) -> Iterator[Tuple[int, str]]:
-    """Yield (1-based line number, line without its line break), decoding UTF-8 per line."""
-    with Path(path).open("rb") as file_:
-        for lineno, raw in enumerate(file_, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ConversionError(
-                    path, lineno, f"not valid UTF-8 ({err.reason})",
-                    "Re-encode the file as UTF-8",
-                ) from None
-            if lineno == 1:
-                line = line.lstrip("\ufeff")
-            yield lineno, line.rstrip("\r\n")
+def iob_to_mentions(
+    tags: Sequence[str], label_map: LabelMap = None
+) -> Tuple[List[Mention], int]:
+    """Decode valid IOB2 tags into mentions; return (mentions, repairs).
+
+    An ``I-X`` tag that does not continue an ``X`` mention starts a new mention
+    and counts as a repair.
+    """
+    mentions: List[Mention] = []
+    repairs = 0
+    start: Optional[int] = None
+    label: Optional[str] = None
+    for i, tag in enumerate(tags):
+        if tag == "O":
+            if start is not None:
+                mentions.append((start, i, label))  # type: ignore[arg-type]
+            start, label = None, None
+            continue
+        prefix, tag_label = tag[0], map_label(tag[2:], label_map, drop_empty=False)
+        if prefix == "I" and start is not None and tag_label == label:
+            continue
+        if start is not None:
+            mentions.append((start, i, label))  # type: ignore[arg-type]
+        if prefix == "I":
+            repairs += 1
+        start, label = i, tag_label
+    if start is not None:
+        mentions.append((start, len(tags), label))  # type: ignore[arg-type]
+    return mentions, repairs
+
+
+def is_iob_tag(tag: str) -> bool:
+    """Whether ``tag`` is ``O``, ``B-x`` or ``I-x`` with a non-empty label."""
+    return tag == "O" or (len(tag) > 2 and tag[0] in "BI" and tag[1] == "-" and bool(tag[2:].strip()))
 
 
 def split_columns(line: str, sep: Optional[str]) -> List[str]:

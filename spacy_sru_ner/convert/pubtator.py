@@ -7,7 +7,9 @@ Format (blank line between documents)::
     PMID<TAB>start<TAB>end<TAB>mention<TAB>type<TAB>id...
 
 Offsets refer to ``title + " " + abstract``. Relation lines
-(``PMID<TAB>CID<TAB>id1<TAB>id2``) are ignored and counted.
+(``PMID<TAB>CID<TAB>id1<TAB>id2``) are ignored and counted. The file is parsed
+by :func:`spacy_sru_ner.formats.iter_pubtator` (strict), which ``annotate``
+also reads its PubTator input with.
 
 The text is tokenized with a blank spaCy English tokenizer and split into
 sentences with the ``sentencizer``. Mentions are mapped to tokens with
@@ -19,97 +21,13 @@ no mention can be cut by a sentence boundary. With ``split_sentences=True``
 one Doc is written per sentence; sentences joined by a mention that crosses
 their boundary are kept together in one Doc (nothing is dropped) and counted.
 """
-import re
-from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Tuple
 
 from ..contract import map_label
+from ..formats import PUBTATOR_HINT as HINT
+from ..formats import PubtatorDocument, iter_pubtator
 from .common import ConversionError, LabelMap, Mention, ParsedCorpus, ParsedDoc, PathLike
 from .common import normalize_mentions
-from .iob import iter_lines
-
-TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
-HINT = (
-    "PubTator documents are 'PMID|t|title', 'PMID|a|abstract', then "
-    "'PMID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>id]' lines, with a blank line between documents"
-)
-
-
-@dataclass
-class PubtatorAnnotation:
-    line: int
-    pmid: str
-    start: int
-    end: int
-    mention: str
-    label: str
-
-
-@dataclass
-class PubtatorDocument:
-    pmid: str
-    line: int
-    title: str
-    abstract: Optional[str] = None
-    annotations: List[PubtatorAnnotation] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        if self.abstract is None:
-            return self.title
-        return f"{self.title} {self.abstract}"
-
-
-def _is_offset(value: str) -> bool:
-    return value.isdigit()
-
-
-def iter_pubtator_documents(path: PathLike) -> Iterator[Tuple[PubtatorDocument, int]]:
-    """Parse a PubTator file; yield (document, number of relation lines skipped in it)."""
-    current: Optional[PubtatorDocument] = None
-    relations = 0
-    for lineno, line in iter_lines(path):
-        if not line.strip():
-            if current is not None:
-                yield current, relations
-            current, relations = None, 0
-            continue
-        text_match = TEXT_LINE.match(line)
-        if text_match and "\t" not in text_match.group(1):
-            pmid, kind, text = text_match.groups()
-            if kind == "t":
-                if current is not None:
-                    yield current, relations
-                current, relations = PubtatorDocument(pmid=pmid, line=lineno, title=text), 0
-                continue
-            if current is None or current.pmid != pmid or current.abstract is not None:
-                raise ConversionError(
-                    path, lineno,
-                    f"abstract line for {pmid} does not follow the title line of the same document",
-                    HINT,
-                )
-            if current.annotations:
-                raise ConversionError(path, lineno, "abstract line after annotation lines", HINT)
-            current.abstract = text
-            continue
-        columns = line.split("\t")
-        if current is None:
-            raise ConversionError(path, lineno, f"line outside a document: {line!r}", HINT)
-        if len(columns) >= 5 and _is_offset(columns[1]) and _is_offset(columns[2]):
-            current.annotations.append(
-                PubtatorAnnotation(
-                    line=lineno, pmid=columns[0], start=int(columns[1]), end=int(columns[2]),
-                    mention=columns[3], label=columns[4],
-                )
-            )
-        elif len(columns) == 4 and not _is_offset(columns[1]):
-            relations += 1
-        else:
-            raise ConversionError(
-                path, lineno, f"not a title, abstract, annotation or relation line: {line!r}", HINT
-            )
-    if current is not None:
-        yield current, relations
 
 
 def _document_mentions(
@@ -200,8 +118,8 @@ def read_pubtator(
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     corpus = ParsedCorpus(paths=[str(path)], docs=[])
-    for document, relations in iter_pubtator_documents(path):
-        corpus.skipped_relations += relations
+    for document in iter_pubtator(path):
+        corpus.skipped_relations += document.relations
         spacy_doc = nlp(document.text)
         if not len(spacy_doc) or not document.text.strip():
             raise ConversionError(path, document.line, f"document {document.pmid} has no text", HINT)
