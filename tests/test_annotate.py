@@ -314,11 +314,10 @@ def test_errors(model_dir, nlp, reference, tmp_path):
         annotate_file(nlp, src, src, progress=False)
 
 
-def test_progress_without_tqdm_and_bad_message_cap(nlp, texts, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)  # "not installed"
+def test_progress_bar_and_bad_message_cap(nlp, texts, tmp_path, capsys):
     src = write_jsonl(tmp_path / "in.jsonl", ["{bad"] * 60 + [{"id": 1, "text": texts[0]}])
     stats = annotate_file(nlp, src, tmp_path / "out.jsonl", progress=True)
     assert (stats.read, stats.annotated, stats.bad, len(stats.bad_messages)) == (61, 1, 60, 50)
     err = capsys.readouterr().err
-    assert "in.jsonl: 1/61 docs" in err  # the plain counter
+    assert "in.jsonl: 100%" in err and "61/61" in err  # the tqdm bar
     assert err.count("invalid JSON") == 50 and "further bad lines" in err and "in.jsonl:50:" in err

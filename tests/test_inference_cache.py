@@ -4,7 +4,6 @@ and after ``use_params``, on load, and after a direct in-place change."""
 import numpy
 import spacy
 import torch
-from thinc.api import Adam
 
 from conftest import SMALL_MODEL, make_examples, nested_docs
 

@@ -15,7 +15,6 @@ from spacy_sru_ner.actions import EOA, SHIFT, ActionVocab, spans_to_rows
 from spacy_sru_ner.contract import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder, TrainOutput
 from spacy_sru_ner.loss import step_targets, weighted_bce
-from spacy_sru_ner.model import SlotOutput
 from spacy_sru_ner.settings import DecoderSettings
 
 from conftest import SMALL_MODEL

@@ -76,40 +76,27 @@ def load_model(model: str):
 
 
 class _Progress:
-    """tqdm if installed, else a counter on stderr every few seconds; ``write`` keeps the bar intact."""
+    """A tqdm bar on stderr (spaCy installs tqdm); ``write`` keeps the bar intact."""
 
     def __init__(self, total: Optional[int], enabled: bool, desc: str) -> None:
+        from tqdm import tqdm
+
         self.enabled = enabled
-        self.bar = None
         self.n = 0
-        self.total = total
-        self.desc = desc
         self.last = 0.0
+        self.bar = None
         if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=total, desc=desc, unit="doc", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=desc, unit="doc", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
 
     def update(self, stats: AnnotateStats) -> None:
         self.n += 1
-        if not self.enabled:
+        if self.bar is None:
             return
-        if self.bar is not None:
-            self.bar.update(1)
-            now = time.monotonic()
-            if now - self.last > 1.0:
-                self.last = now
-                self.bar.set_postfix(annotated=stats.annotated, done=stats.done, bad=stats.bad, refresh=False)
-            return
+        self.bar.update(1)
         now = time.monotonic()
-        if now - self.last > 5.0:
+        if now - self.last > 1.0:
             self.last = now
-            of = f"/{self.total}" if self.total else ""
-            print(f"{self.desc}: {self.n}{of} docs (annotated {stats.annotated}, done {stats.done}, bad {stats.bad})",
-                  file=sys.stderr, flush=True)
+            self.bar.set_postfix(annotated=stats.annotated, done=stats.done, bad=stats.bad, refresh=False)
 
     def write(self, message: str) -> None:
         if self.bar is not None:
