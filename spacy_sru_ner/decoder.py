@@ -380,7 +380,8 @@ class SlotDecoder(nn.Module):
             self.compiled_train_loop and device.type == "cpu" and dtype == torch.float32 and train_cpu.available()
         )
         if spec.compiled:  # the compiled loop follows the gold alignment itself
-            spec.gold, spec.n_rows, spec.foreign, spec.max_pointer = gold, batch.n_rows, foreign, batch.lengths + 1
+            spec.gold, spec.n_rows, spec.max_pointer = gold, batch.n_rows, batch.lengths + 1
+            spec.foreign = foreign if has_foreign else None
             spec.max_steps = int(gold.shape[1])
             if has_foreign:
                 spec.max_steps = int(max(gold.shape[1], round(self.max_train_steps_factor * gold.shape[1])))

@@ -62,6 +62,7 @@ class LoopSpec:
     compiled: bool = False
     gold: Optional[torch.Tensor] = None
     n_rows: Optional[torch.Tensor] = None
+    #: (B, A) foreign-action mask; None when no sequence has foreign labels
     foreign: Optional[torch.Tensor] = None
     max_pointer: Optional[torch.Tensor] = None
     #: dropout masks (T, B, n_features) and (T, B, S) to use instead of drawing them
@@ -248,7 +249,8 @@ def _compiled_forward(ctx, spec: LoopSpec, words, memory, scores, write_rows, po
     mask_scores = spec.mask_scores
     if mask_scores is None:
         mask_scores = _mask(words.new_empty((T, B, S)), spec.p_scores)
-    foreign = spec.foreign if spec.foreign is not None else spec.gold.new_zeros((B, spec.gold.shape[2]))
+    has_foreign = spec.foreign is not None
+    foreign = spec.foreign if has_foreign else spec.gold.new_zeros((B, spec.gold.shape[2]))
     arrays = {
         "words": _numpy(words),
         "memory": memory.detach().numpy().copy(),
@@ -256,8 +258,10 @@ def _compiled_forward(ctx, spec: LoopSpec, words, memory, scores, write_rows, po
         "write_rows": _numpy(write_rows),
         "position_scores": _numpy(position_scores),
         "value_scale": _numpy(value_scale),
+        "hidden_w": _numpy(hidden_w),
         "hidden_wt": _numpy(hidden_w.t()),
         "hidden_b": _numpy(hidden_b),
+        "out_w": _numpy(out_w),
         "out_wt": _numpy(out_w.t()),
         "out_b": _numpy(out_b),
         "rows_at": _numpy(spec.rows_at),
@@ -269,7 +273,6 @@ def _compiled_forward(ctx, spec: LoopSpec, words, memory, scores, write_rows, po
         "mask_mlp": _numpy(mask_mlp) if mask_mlp is not None else empty,
         "mask_scores": _numpy(mask_scores) if mask_scores is not None else empty,
     }
-    has_foreign = bool(numpy.any(arrays["foreign"] > 0))
     rec, n = train_cpu.forward(arrays, has_foreign=has_foreign, slot_state=spec.slot_state, max_steps=T, S=S)
     spec.n_steps = n
     spec.recorded = {
@@ -298,8 +301,8 @@ def _compiled_backward(ctx, d_logits):
     memory = arrays["memory"].copy()  # a second backward starts from the end again
     train_cpu._backward(
         n, numpy.ascontiguousarray(d_logits.detach().numpy(), dtype=f32), memory, arrays["write_rows"],
-        arrays["position_scores"], arrays["value_scale"], numpy.ascontiguousarray(arrays["hidden_wt"].T),
-        numpy.ascontiguousarray(arrays["out_wt"].T), arrays["rows_at"], arrays["mask_mlp"],
+        arrays["position_scores"], arrays["value_scale"], arrays["hidden_w"],
+        arrays["out_w"], arrays["rows_at"], arrays["mask_mlp"],
         arrays["mask_mlp"].shape[0] > 0, arrays["mask_scores"], arrays["mask_scores"].shape[0] > 0,
         spec.slot_state, S, rec["pointer_rec"], rec["prev_rec"], rec["alpha_rec"], rec["ties_rec"],
         rec["raw_rec"], rec["hid_rec"], rec["probs_rec"], rec["sel_rec"], rec["upd_rec"],
