@@ -157,6 +157,42 @@ def tune_threshold_cli(
         raise typer.Exit(code=1)
 
 
+@app.command(
+    "train-rounds", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def train_rounds_cli(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="spaCy training config", exists=True, dir_okay=False),
+    output: Path = typer.Argument(..., help="Output folder (rounds/, model-best, model-last, rounds.json)"),
+    round_steps: int = typer.Option(..., "--round-steps", min=1, help="Updates per round (a multiple of eval_frequency)"),
+    patience: int = typer.Option(..., "--patience", min=1, help="Stop after this many updates without a better dev score"),
+    max_rounds: int = typer.Option(1, "--max-rounds", min=1, help="Rounds to run in this call"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+) -> None:
+    """Train in rounds, each continuing from the last saved pipeline, until dev F
+    stops improving. Call it again (e.g. in a new session) to go on; extra
+    --section.key value arguments override the config as in spacy train."""
+    from spacy.cli._util import parse_config_overrides
+
+    from .resume import RoundsError, train_rounds
+
+    try:
+        state = train_rounds(
+            config, output, round_steps=round_steps, patience=patience, max_rounds=max_rounds,
+            overrides=parse_config_overrides(ctx.args), use_gpu=gpu_id,
+        )
+    except RoundsError as err:
+        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    last = state["rounds"][-1] if state["rounds"] else None
+    status = "converged" if state["converged"] else "not converged yet: run again to continue"
+    if last is not None:
+        typer.echo(
+            f"✔ {len(state['rounds'])} round(s), {last['end_step']} updates; best dev score "
+            f"{state['best_score']:.4f} at update {state['best_step']} ({status})"
+        )
+
+
 @app.command("plot-curves")
 def plot_curves_cli(
     output: Path = typer.Argument(..., help="PNG file to write", dir_okay=False),

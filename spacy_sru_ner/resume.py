@@ -1,0 +1,181 @@
+"""Train in rounds until dev F stops improving, across sessions.
+
+    python -m spacy_sru_ner train-rounds CONFIG OUTPUT --round-steps 4000 --patience 8000 [--max-rounds 1]
+
+Round 0 is ``spacy train CONFIG`` for ``round_steps`` updates. Every later round
+sources all pipeline components from the previous round's ``model-last`` (spaCy
+resumes training of sourced components; the optimizer's moments start afresh)
+and draws a new sample with ``seed + round``. A round killed part-way (a session
+that ends) is taken as it stands the next time: spaCy saves ``model-last`` at
+every evaluation, and the round's ``curve.jsonl`` says up to which update.
+
+``patience`` counts updates without a better dev score over all rounds, like
+spaCy's own ``[training] patience``; once it runs out, no more rounds start.
+``OUTPUT/model-best`` is the best evaluation of all rounds, ``OUTPUT/model-last``
+the latest, ``OUTPUT/rounds.json`` the state, ``OUTPUT/curve.jsonl`` every
+evaluation with the update and training seconds counted from round 0.
+"""
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from .curves import LOGGER_NAME
+
+PathLike = Union[str, Path]
+STATE_FILE = "rounds.json"
+CURVE_FILE = "curve.jsonl"
+
+
+class RoundsError(ValueError):
+    """Settings or state that make a continued training impossible."""
+
+
+def round_dir(output: Path, index: int) -> Path:
+    return output / "rounds" / f"{index:03d}"
+
+
+def load_state(output: Path) -> Dict[str, Any]:
+    path = output / STATE_FILE
+    if not path.exists():
+        return {"rounds": [], "best_score": None, "best_step": None, "best_round": None, "converged": False}
+    return json.loads(path.read_text(encoding="utf8"))
+
+
+def _read_curve(path: Path) -> List[Dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+
+
+def round_config(config: Dict[str, Any], index: int, previous: Optional[Path], round_steps: int, log: Path) -> Any:
+    """The config of round ``index``: the original one for round 0, else every
+    pipeline component sourced from ``previous`` (a saved pipeline)."""
+    from spacy.util import load_config
+
+    cfg = config.copy()
+    training = dict(cfg["training"])
+    training["max_steps"] = round_steps
+    training["patience"] = 0  # the rounds count patience themselves
+    training["logger"] = {"@loggers": LOGGER_NAME, "path": str(log), "progress_bar": False}
+    cfg["training"] = training
+    seed = int(cfg["system"]["seed"]) + index if isinstance(cfg["system"].get("seed"), int) else index
+    cfg["system"] = {**cfg["system"], "seed": seed}
+    if previous is not None:
+        saved = load_config(previous / "config.cfg")
+        components = dict(cfg["components"])
+        for name in saved["nlp"]["pipeline"]:
+            components[name] = {"source": str(previous.resolve())}
+        cfg["components"] = components
+    return cfg
+
+
+def _copy_model(src: Path, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+
+
+def _record_round(output: Path, state: Dict[str, Any], index: int, seconds: Optional[float]) -> Dict[str, Any]:
+    """Add round ``index`` (finished or interrupted) to ``state`` from its curve."""
+    folder = round_dir(output, index)
+    curve = _read_curve(folder / CURVE_FILE)
+    if not curve or not (folder / "model-last").is_dir():
+        raise RoundsError(f"round {index} in {folder} has no evaluation or no model-last: nothing to continue from")
+    previous = state["rounds"][-1] if state["rounds"] else None
+    offset = previous["end_step"] if previous else 0
+    seconds_offset = previous["end_train_seconds"] if previous else 0.0
+    best = max(curve, key=lambda r: r["score"])
+    record = {
+        "round": index,
+        "start_step": offset,
+        "end_step": offset + int(curve[-1]["step"]),
+        "end_train_seconds": seconds_offset + float(curve[-1]["train_seconds"]),
+        "evaluations": len(curve),
+        "best_score": float(best["score"]),
+        "best_step": offset + int(best["step"]),
+        "last_score": float(curve[-1]["score"]),
+        "wall_seconds": seconds,
+        "interrupted": seconds is None,
+    }
+    state["rounds"].append(record)
+    with (output / CURVE_FILE).open("a", encoding="utf8") as file_:
+        for row in curve:
+            file_.write(json.dumps({**row, "round": index, "step": offset + int(row["step"]),
+                                    "train_seconds": round(seconds_offset + float(row["train_seconds"]), 3)}) + "\n")
+    if state["best_score"] is None or record["best_score"] > state["best_score"]:
+        state.update(best_score=record["best_score"], best_step=record["best_step"], best_round=index)
+        best_dir = folder / "model-best"
+        _copy_model(best_dir if best_dir.is_dir() else folder / "model-last", output / "model-best")
+    _copy_model(folder / "model-last", output / "model-last")
+    return record
+
+
+def _save_state(output: Path, state: Dict[str, Any]) -> None:
+    tmp = output / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf8")
+    tmp.replace(output / STATE_FILE)
+
+
+def train_rounds(
+    config_path: PathLike,
+    output: PathLike,
+    *,
+    round_steps: int,
+    patience: int,
+    max_rounds: int = 1,
+    overrides: Optional[Dict[str, Any]] = None,
+    use_gpu: int = -1,
+) -> Dict[str, Any]:
+    """Run up to ``max_rounds`` more rounds of training; returns the state."""
+    from spacy.cli.train import train as spacy_train
+    from spacy.util import load_config
+
+    output = Path(output)
+    if round_steps < 1 or patience < 1:
+        raise RoundsError(f"round_steps ({round_steps}) and patience ({patience}) must be at least 1")
+    config = load_config(config_path, overrides=dict(overrides or {}), interpolate=False)
+    eval_frequency = int(config["training"]["eval_frequency"])
+    if round_steps % eval_frequency:
+        raise RoundsError(
+            f"round_steps {round_steps} is not a multiple of [training] eval_frequency {eval_frequency} "
+            f"in {config_path}: the last updates of a round would be lost to the next one"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    state = load_state(output)
+    # a round that was started but not recorded (the session ended) is taken as it stands
+    index = len(state["rounds"])
+    if round_dir(output, index).is_dir():
+        if _read_curve(round_dir(output, index) / CURVE_FILE) and (round_dir(output, index) / "model-last").is_dir():
+            record = _record_round(output, state, index, seconds=None)
+            print(f"ℹ round {index} was interrupted at update {record['end_step']}: continuing from it")
+            index += 1
+        else:
+            shutil.rmtree(round_dir(output, index))
+        _save_state(output, state)
+    for _ in range(max_rounds):
+        if state["best_step"] is not None and state["rounds"][-1]["end_step"] - state["best_step"] >= patience:
+            state["converged"] = True
+            break
+        folder = round_dir(output, index)
+        previous = round_dir(output, index - 1) / "model-last" if index else None
+        cfg = round_config(config, index, previous, round_steps, folder / CURVE_FILE)
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg.to_disk(folder / "config.cfg")
+        print(f"\n=== round {index}: {round_steps} updates from {previous or config_path} -> {folder}")
+        start = time.perf_counter()
+        spacy_train(folder / "config.cfg", folder, use_gpu=use_gpu)
+        record = _record_round(output, state, index, seconds=round(time.perf_counter() - start, 1))
+        _save_state(output, state)
+        print(f"✔ round {index}: updates {record['start_step']}-{record['end_step']}, best dev {record['best_score']:.4f} "
+              f"(overall {state['best_score']:.4f} at update {state['best_step']})")
+        index += 1
+    if state["rounds"] and state["rounds"][-1]["end_step"] - state["best_step"] >= patience:
+        state["converged"] = True
+    _save_state(output, state)
+    return state

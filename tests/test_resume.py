@@ -1,0 +1,95 @@
+"""`train-rounds`: training continued from the last saved pipeline, across calls."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import spacy
+
+from spacy_sru_ner.convert import convert_file
+from spacy_sru_ner.demo import DEMO_CONFIG, DEMO_DEV, DEMO_TRAIN
+from spacy_sru_ner.resume import CURVE_FILE, RoundsError, load_state, round_dir, train_rounds
+
+TINY = {
+    "components.sru_ner.model.hidden_width": 16,
+    "components.sru_ner.model.tok2vec.embed.width": 16,
+    "components.sru_ner.model.tok2vec.encode.width": 16,
+    "components.sru_ner.model.tok2vec.encode.depth": 1,
+    "training.eval_frequency": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def demo_paths(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rounds_data")
+    train, dev = folder / "train.spacy", folder / "dev.spacy"
+    convert_file(DEMO_TRAIN, train, "genia", limit=24)
+    convert_file(DEMO_DEV, dev, "genia", limit=8)
+    return {"paths.train": str(train), "paths.dev": str(dev)}
+
+
+def _weights(path):
+    return spacy.load(path).get_pipe("sru_ner").model.to_bytes()
+
+
+def test_rounds_continue_from_the_last_model(demo_paths, tmp_path):
+    out = tmp_path / "out"
+    overrides = {**demo_paths, **TINY}
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, max_rounds=1, overrides=overrides)
+    assert [r["round"] for r in state["rounds"]] == [0]
+    assert state["rounds"][0]["end_step"] == 8 and not state["converged"]
+    first_last = _weights(out / "model-last")
+    # a second call sources round 0's model-last: its config says so, and the
+    # model it starts from is round 0's (not a fresh initialisation)
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, max_rounds=1, overrides=overrides)
+    assert [(r["start_step"], r["end_step"]) for r in state["rounds"]] == [(0, 8), (8, 16)]
+    config = (round_dir(out, 1) / "config.cfg").read_text()
+    assert f'source = "{(round_dir(out, 0) / "model-last").resolve()}"' in config
+    assert "seed = 1" in config
+    assert _weights(out / "model-last") != first_last
+    # the overall curve: every evaluation of both rounds, steps counted from round 0
+    curve = [json.loads(line) for line in (out / CURVE_FILE).read_text().splitlines()]
+    assert [r["step"] for r in curve] == [0, 4, 8, 8, 12, 16]
+    assert [r["round"] for r in curve] == [0, 0, 0, 1, 1, 1]
+    assert all(a["train_seconds"] <= b["train_seconds"] for a, b in zip(curve, curve[1:]))
+    best = max(curve, key=lambda r: r["score"])
+    assert state["best_score"] == best["score"]
+    assert spacy.load(out / "model-best").pipe_names == ["sru_ner"]
+
+
+def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
+    out = tmp_path / "out"
+    overrides = {**demo_paths, **TINY}
+    train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, overrides=overrides)
+    # a killed round: its folder holds a model-last and the evaluations so far, the state does not know it
+    shutil.copytree(round_dir(out, 0), round_dir(out, 1))
+    lines = (round_dir(out, 1) / CURVE_FILE).read_text().splitlines()[:2]
+    (round_dir(out, 1) / CURVE_FILE).write_text("\n".join(lines) + "\n")
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, overrides=overrides)
+    assert [(r["start_step"], r["end_step"], r["interrupted"]) for r in state["rounds"]] == [
+        (0, 8, False), (8, 12, True), (12, 20, False)]
+    # patience: no round starts once the best score is `patience` updates old
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
+    if not state["converged"]:  # the best score was the last evaluation four times in a row
+        pytest.skip("dev score improved at the end of every round")
+    assert state["rounds"][-1]["end_step"] - state["best_step"] >= 1
+    rounds = len(state["rounds"])
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
+    assert len(state["rounds"]) == rounds and load_state(out)["converged"]
+
+
+def test_round_steps_must_be_a_multiple_of_eval_frequency(demo_paths, tmp_path):
+    with pytest.raises(RoundsError, match="eval_frequency 4"):
+        train_rounds(DEMO_CONFIG, tmp_path, round_steps=6, patience=10, overrides={**demo_paths, **TINY})
+
+
+def test_train_rounds_cli(demo_paths, tmp_path):
+    args = [f"--{key}={value}" for key, value in {**demo_paths, **TINY}.items()]
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_sru_ner", "train-rounds", str(DEMO_CONFIG), str(tmp_path / "out"),
+         "--round-steps", "4", "--patience", "100", *args],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 round(s), 4 updates" in result.stdout and "not converged yet" in result.stdout
