@@ -13,12 +13,19 @@ multi-corpus rule). The targets are then:
   the decoder delayed it, and where some foreign action's probability exceeds
   ``shift_bar``: the model may be opening or closing a span of a label this
   corpus does not annotate, so it is not taught to move on;
+* with disjoint labels (``exclusive``): where the gold row opens (closes) a
+  mention of an own label, the TRANSITION (REDUCE) of a foreign label that is
+  disjoint from it gets target 0 instead of the projection: a word that starts
+  a chemical in BC5CDR does not start a species, though BC5CDR does not mark
+  species;
 * gold TRANSITION/REDUCE targets that are exactly 1 (never foreign ones) weigh
   ``positive_weight`` times as much as the other targets in the mean BCE.
 """
-from typing import Any, Tuple
+from typing import Any, Iterable, Optional, Tuple
 
-from .actions import EOA, N_SPECIAL, SHIFT
+import numpy
+
+from .actions import EOA, N_SPECIAL, SHIFT, ActionVocab
 
 
 def sigmoid(xp: Any, x: Any) -> Any:
@@ -35,13 +42,15 @@ def step_targets(
     *,
     project_coeff: float = 1.0,
     shift_bar: float = 1.0,
+    exclusive: Optional[Any] = None,
 ) -> Tuple[Any, Any]:
     """The targets of every decoder step.
 
     logits: (B, T, A) step logits. gold: (B, R, A) gold rows (zero-padded).
     cursor: (B, T) gold row of each step. delay: (B, T) 1 where the decoder
     delayed a gold SHIFT. foreign: (B, A) 1 for the actions of labels the
-    window's corpus does not annotate.
+    window's corpus does not annotate. exclusive: optional (A, A) 0/1 matrix,
+    1 where an own gold action rules out a foreign action (:func:`exclusive_actions`).
 
     Returns ``(targets, positives)``: the (B, T, A) targets and a 0/1 mask of
     the gold TRANSITION/REDUCE targets that are exactly 1 (own labels only).
@@ -57,11 +66,30 @@ def step_targets(
     probs = sigmoid(xp, logits)
     not_eoa = 1.0 - rows[..., EOA : EOA + 1]
     projected = probs * foreign[:, None, :] * not_eoa
+    if exclusive is not None:
+        ruled_out = ((rows * own) @ exclusive > 0) * foreign[:, None, :]
+        projected = projected * (1.0 - ruled_out)
     targets = rows + xp.minimum(project_coeff * projected, 1.0)
     foreign_best = projected.max(axis=-1)
     soft_shift = (rows[..., SHIFT] > 0) & ((delay > 0) | (foreign_best > shift_bar))
     targets[..., SHIFT] = xp.where(soft_shift, probs[..., SHIFT], targets[..., SHIFT])
     return targets.astype(logits.dtype), positives
+
+
+def exclusive_actions(vocab: ActionVocab, disjoint_labels: Iterable[str]) -> Optional[numpy.ndarray]:
+    """(A, A) matrix: 1 at [TR(X), TR(Y)] and [RE(X), RE(Y)] for two different
+    labels X, Y of ``disjoint_labels`` (mentions of the two never start or end
+    at the same word); None when fewer than two such labels."""
+    labels = [label for label in vocab.labels if label in set(disjoint_labels)]
+    if len(labels) < 2:
+        return None
+    matrix = numpy.zeros((vocab.n_actions, vocab.n_actions), dtype="float32")
+    for x in labels:
+        for y in labels:
+            if x != y:
+                matrix[vocab.transition(x), vocab.transition(y)] = 1.0
+                matrix[vocab.reduce(x), vocab.reduce(y)] = 1.0
+    return matrix
 
 
 def weighted_bce(

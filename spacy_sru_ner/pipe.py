@@ -18,7 +18,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .actions import ActionVocab, ScoredSpan, limit_labels_per_span, probs_to_spans, spans_to_rows
 from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans
-from .loss import step_targets, weighted_bce
+from .loss import exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import score_spans
 
@@ -77,6 +77,7 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "masking": True,
         "project_coeff": 1.0,
         "shift_bar": 1.0,
+        "disjoint_labels": [],
         "positive_weight": 10.0,
         "decoder_lr_scale": 3.0,
         "scorer": {"@scorers": "spacy_sru_ner.span_scorer.v1"},
@@ -100,6 +101,7 @@ def make_sru_ner(
     masking: bool,
     project_coeff: float,
     shift_bar: float,
+    disjoint_labels: List[str],
     positive_weight: float,
     decoder_lr_scale: float,
     scorer: Optional[Callable],
@@ -127,6 +129,11 @@ def make_sru_ner(
         probability (no gradient) where some foreign action's probability
         exceeds this bar (1.0: only where the decoder delays the SHIFT, i.e.
         a foreign action beats SHIFT).
+    disjoint_labels: labels whose mentions never start or end at the same word
+        as a mention of another of them (e.g. Chemical, Disease, Species). With
+        masking, where an example's corpus marks the start (end) of a mention
+        of one, the start (end) of the others is taught "no" there, even where
+        the corpus does not annotate them ([] : all foreign labels are masked).
     positive_weight: weight of the gold TRANSITION/REDUCE targets (the rare
         positives) in the mean BCE, relative to every other target.
     decoder_lr_scale: learning rate of the decoder's parameters relative to
@@ -145,6 +152,7 @@ def make_sru_ner(
         masking=masking,
         project_coeff=project_coeff,
         shift_bar=shift_bar,
+        disjoint_labels=disjoint_labels,
         positive_weight=positive_weight,
         decoder_lr_scale=decoder_lr_scale,
         scorer=scorer,
@@ -178,6 +186,7 @@ class SlotNER(TrainablePipe):
         masking: bool = True,
         project_coeff: float = 1.0,
         shift_bar: float = 1.0,
+        disjoint_labels: Optional[Sequence[str]] = None,
         positive_weight: float = 10.0,
         decoder_lr_scale: float = 3.0,
         scorer: Optional[Callable] = score_spans,
@@ -210,6 +219,7 @@ class SlotNER(TrainablePipe):
             "masking": masking,
             "project_coeff": project_coeff,
             "shift_bar": shift_bar,
+            "disjoint_labels": list(disjoint_labels or []),
             "positive_weight": positive_weight,
             "decoder_lr_scale": decoder_lr_scale,
         }
@@ -284,6 +294,7 @@ class SlotNER(TrainablePipe):
         examples = list(islice(get_examples(), 10))
         docs = [eg.predicted for eg in examples]
         self.action_thresholds()  # label_thresholds must name known labels
+        self._exclusive_actions()  # and so must disjoint_labels
         self.model.set_dim("nO", self.actions.n_actions)
         self.model.initialize(X=SlotInput(docs=docs, windows=self._windows(docs)))
         self.cfg["n_inputs"] = self.model.get_dim("nI")
@@ -548,8 +559,28 @@ class SlotNER(TrainablePipe):
             xp.asarray(foreign),
             project_coeff=self.cfg["project_coeff"],
             shift_bar=self.cfg["shift_bar"],
+            exclusive=self._exclusive_actions(),
         )
         return weighted_bce(xp, output.logits, targets, output.active, positives, self.cfg["positive_weight"])
+
+    def _exclusive_actions(self) -> Optional[Any]:
+        """The (A, A) matrix of actions that rule each other out
+        (``disjoint_labels``), on the model's device; None without them."""
+        disjoint = tuple(self.cfg.get("disjoint_labels") or ())
+        key = (self.labels, disjoint)
+        cached = getattr(self, "_exclusive_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        unknown = sorted(set(disjoint) - set(self.labels))
+        if unknown:
+            raise ValueError(
+                f"disjoint_labels of '{self.name}' name labels it does not have: {unknown}. "
+                f"Its labels: {list(self.labels)}."
+            )
+        matrix = exclusive_actions(self.actions, disjoint)
+        matrix = None if matrix is None else self.model.ops.xp.asarray(matrix)
+        self._exclusive_cache = (key, matrix)
+        return matrix
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the weights; the decoder's at ``decoder_lr_scale`` times the

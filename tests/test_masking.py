@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from spacy_sru_ner.actions import EOA, SHIFT, ActionVocab, spans_to_rows
 from spacy_sru_ner.contract import set_annotated_labels
 from spacy_sru_ner.decoder import DecoderBatch, SlotDecoder, TrainOutput
-from spacy_sru_ner.loss import step_targets, weighted_bce
+from spacy_sru_ner.loss import exclusive_actions, step_targets, weighted_bce
 from spacy_sru_ner.settings import DecoderSettings
 
 from conftest import SMALL_MODEL
@@ -71,7 +71,14 @@ def make_batch(
 class Targets:
     """A training pass with its targets (as :func:`step_targets` builds them)."""
 
-    def __init__(self, out: TrainOutput, batch: DecoderBatch, shift_bar: float = 1.0, project_coeff: float = 1.0):
+    def __init__(
+        self,
+        out: TrainOutput,
+        batch: DecoderBatch,
+        shift_bar: float = 1.0,
+        project_coeff: float = 1.0,
+        exclusive: Optional[numpy.ndarray] = None,
+    ):
         self.out = out
         self.logits = out.logits
         self.active = out.active
@@ -85,6 +92,7 @@ class Targets:
             foreign.numpy(),
             project_coeff=project_coeff,
             shift_bar=shift_bar,
+            exclusive=exclusive,
         )
         self.targets = torch.from_numpy(targets)
         self.positives = torch.from_numpy(positives)
@@ -212,6 +220,61 @@ def test_pipe_loss_gives_foreign_actions_zero_gradient():
     assert numpy.all(d_logits[..., gene][~eoa_step] == 0)
     assert numpy.all(d_logits[0][..., disease][~eoa_step[0]] == 0)
     assert numpy.all(d_logits[1][..., disease][output.active[1] > 0] != 0)
+
+
+def test_exclusive_actions_matrix():
+    vocab = ActionVocab(("Chemical", "Disease", "Gene"))
+    matrix = exclusive_actions(vocab, ["Disease", "Chemical"])
+    tr, re = vocab.transition, vocab.reduce
+    expected = {(tr("Chemical"), tr("Disease")), (tr("Disease"), tr("Chemical")),
+                (re("Chemical"), re("Disease")), (re("Disease"), re("Chemical"))}
+    assert {tuple(ij) for ij in numpy.argwhere(matrix == 1)} == expected
+    assert exclusive_actions(vocab, ["Chemical"]) is None and exclusive_actions(vocab, []) is None
+
+
+def test_disjoint_labels_teach_no_where_an_own_mention_starts_or_ends():
+    """Chemical and Disease disjoint, Disease foreign: where the gold row opens
+    (closes) a Chemical, TR(Disease) (RE(Disease)) has target 0 and a gradient;
+    everywhere else the foreign actions keep their zero gradient."""
+    decoder = make_decoder()
+    batch = make_batch(SEQUENCES, foreign=[["Disease"], ["Disease"]])
+    exclusive = exclusive_actions(VOCAB, ["Chemical", "Disease"])
+    out = Targets(decoder.forward_train(batch), batch, exclusive=exclusive)
+    plain = Targets(decoder.forward_train(batch), batch)
+    active = out.active > 0
+    gold_eoa = out.targets[..., EOA] == 1
+    for own, foreign in ((TR_CHEM, TR_DIS), (RE_CHEM, DIS[1])):
+        ruled_out = (out.targets[..., own] == 1) & active
+        assert ruled_out.sum() >= 3  # SEQUENCES open and close four Chemical mentions
+        assert torch.all(out.targets[..., foreign][ruled_out] == 0)
+        kept = active & ~ruled_out & ~gold_eoa
+        torch.testing.assert_close(out.targets[..., foreign][kept], plain.targets[..., foreign][kept])
+    (grad,) = torch.autograd.grad(bce_loss(out), out.logits)
+    denom = float(out.active.sum()) * VOCAB.n_actions
+    opens = (out.targets[..., TR_CHEM] == 1) & active
+    assert torch.all(grad[..., TR_DIS][opens] > 0)
+    others = active & ~opens & ~gold_eoa
+    assert torch.all(grad[..., TR_DIS][others].abs() <= 2.0**-24 / denom)
+    # own actions are unchanged
+    torch.testing.assert_close(out.targets[..., CHEM], plain.targets[..., CHEM])
+
+
+def test_pipe_disjoint_labels():
+    nlp, pipe = make_pipe()
+    pipe.cfg["disjoint_labels"] = ["Chemical", "Disease"]
+    nlp.initialize()
+    examples = [make_example(nlp, WORDS, [(0, 1, "Chemical")], ["Chemical"])]
+    output, _ = pipe.model.begin_update(pipe._training_input(examples))
+    _, d_logits = pipe.get_loss(examples, output)
+    actions = pipe.actions
+    # step 0 opens "aspirin": Disease is taught not to open there; Gene (not disjoint) stays masked
+    assert d_logits[0, 0, actions.transition("Disease")] > 0
+    assert d_logits[0, 0, actions.transition("Gene")] == 0
+    assert numpy.all(d_logits[0, 1:-1, actions.transition("Disease")] == 0)
+    nlp, pipe = make_pipe()
+    pipe.cfg["disjoint_labels"] = ["Chemical", "Species"]
+    with pytest.raises(ValueError, match=r"disjoint_labels of 'sru_ner' name labels it does not have: \['Species'\]"):
+        nlp.initialize()
 
 
 def constant_decoder(shift: float, foreign: float) -> SlotDecoder:
