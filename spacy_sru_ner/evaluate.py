@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.training import Example
 
+from .confusion import confusion_by_label, format_confusion
 from .contract import DEFAULT_SPANS_KEY, LabelMap, get_annotated_labels, get_corpus_name, gold_spans
 from .contract import parse_corpus_label_map, relabel_doc, rename_spans, strip_prefix
 from .corpora import READER_NAME, load_corpus_docs, make_example
@@ -106,7 +107,8 @@ def _prf(score: Dict[str, Any], spans_key: str) -> Dict[str, float]:
 
 
 def score_corpus(examples: Sequence[Example], spans_key: str = DEFAULT_SPANS_KEY) -> Dict[str, Any]:
-    """Micro P/R/F, P/R/F per label (with gold counts) and sizes of one corpus."""
+    """Micro P/R/F, P/R/F per label (with gold counts), the errors per label
+    (:func:`spacy_sru_ner.confusion.confusion_by_label`) and sizes of one corpus."""
     score = score_spans(examples, spans_key=spans_key)
     support: Counter = Counter()
     annotated = set()
@@ -127,6 +129,7 @@ def score_corpus(examples: Sequence[Example], spans_key: str = DEFAULT_SPANS_KEY
         "gold": sum(support.values()),
         "labels": sorted(annotated),
         "per_type": dict(sorted(per_type.items())),
+        "errors": confusion_by_label(examples, spans_key),
     }
 
 
@@ -148,7 +151,8 @@ def evaluate_corpora(
         with ``prefix_labels``).
 
     Returns ``{"corpora": {name: {"file", "p", "r", "f", "docs", "gold",
-    "labels", "per_type": {label: {"p", "r", "f", "gold"}}}}, "macro": {p, r, f}
+    "labels", "per_type": {label: {"p", "r", "f", "gold"}}, "errors": {"per_label",
+    "confusions"}}}, "macro": {p, r, f}
     (mean over corpora), "micro": {p, r, f} (all mentions), "warnings": [...]}``.
     Scores are fractions in [0, 1].
     """
@@ -212,6 +216,8 @@ def format_results(results: Dict[str, Any]) -> str:
         for label, s in corpus["per_type"].items():
             lines.append(row(label, s, s["gold"]))
         lines.append(row("micro", corpus, corpus["gold"]))
+        if "errors" in corpus:
+            lines.extend(format_confusion(corpus["errors"]))
         lines.append("")
     lines.append("== all corpora")
     lines.append(header)
