@@ -14,13 +14,11 @@ Writes ``OUT/manifest.json`` (what was converted, from which files).
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from project_corpora import FLAT_CORPORA, GENIA_TYPES, NESTED_CORPORA, SPLITS  # noqa: E402
-from project_corpora import flat_split_file, nested_source, parse_names  # noqa: E402
+from project_corpora import FLAT_CORPORA, GENIA_TYPES, NESTED_CORPORA, SPLITS
+from project_corpora import flat_split_file, nested_source, parse_names
 
 
 def _convert(inputs: List[Path], output: Path, fmt: str, name: str, labels, limit: Optional[int]) -> Dict[str, Any]:

@@ -10,12 +10,10 @@ already in DEST (e.g. from ``weasel assets``) is kept unless --force is given.
 """
 import argparse
 import shutil
-import sys
 from pathlib import Path
 from typing import List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from project_corpora import SOURCE_FOLDERS  # noqa: E402
+from project_corpora import SOURCE_FOLDERS
 
 
 def fetch_local(data_dir: Path, dest: Path, *, link: bool = False, force: bool = False) -> List[str]:

@@ -27,13 +27,11 @@ the test files that ``scripts/evaluate.py`` scores it on.
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from project_corpora import FLAT_CORPORA, GENIA_FM, GENIA_YAN, MULTI_CORPORA  # noqa: E402
-from project_corpora import converted, parse_names  # noqa: E402
+from project_corpora import FLAT_CORPORA, GENIA_FM, GENIA_YAN, MULTI_CORPORA
+from project_corpora import converted, parse_names
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 INFO_FILE = "project_model.json"
