@@ -1,6 +1,14 @@
 """Package a trained pipeline as an installable wheel (``spacy package``).
 
-    python scripts/package.py MODEL OUTPUT_DIR --name sru_ner_biomed --version 0.1.0
+    python scripts/package.py MODEL OUTPUT_DIR --name sru_ner_biomed --version 0.1.0 \
+        [--metrics metrics/multi.json] [--speed 9800] [--command "weasel run train-multi-rounds"]
+
+Model card: the package's meta.json (and the README.md that ``spacy package``
+writes from it) gets a description with the labels, the test scores per corpus
+and per label from ``--metrics`` (the JSON of ``python -m spacy_sru_ner
+evaluate``), the corpora with their sources and licences, the speed, and the
+command that trained the model (``--command``, else the one recorded next to
+the model by ``train-rounds`` or ``scripts/train.py``).
 
 MODEL is a pipeline folder, or a training output folder (its model-best, else
 model-last is used). Writes OUTPUT_DIR/en_<name>-<version>/ and the wheel in its
@@ -28,7 +36,9 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
+
+from project_corpora import SOURCES
 
 OWN_DIST = "spacy-sru-ner"
 
@@ -53,7 +63,81 @@ def wheel_requirements(wheel: Path) -> List[str]:
     return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
 
 
-def package_model(model: Path, output_dir: Path, name: str, version: str) -> Path:
+def training_command(model: Path) -> Optional[str]:
+    """The command recorded next to a trained model (train-rounds' rounds.json,
+    scripts/train.py's project_model.json), if any."""
+    import srsly
+
+    for folder in (model.parent, model.parent.parent):
+        rounds = folder / "rounds.json"
+        if rounds.is_file() and srsly.read_json(rounds).get("command"):
+            return srsly.read_json(rounds)["command"]
+        info = folder / "project_model.json"
+        if info.is_file():
+            data = srsly.read_json(info)
+            overrides = " ".join(f"--{k} {v}" for k, v in data.get("overrides", {}).items())
+            return f"python -m spacy train {data['config']} --output {folder} {overrides}".strip()
+    return None
+
+
+def model_card(
+    meta: Dict[str, Any], metrics: Optional[Dict[str, Any]], speed: Optional[float], command: Optional[str]
+) -> Dict[str, Any]:
+    """``meta`` with the model card: description, sources, licence, performance."""
+    meta = dict(meta)
+    labels = sorted({label for pipe_labels in meta.get("labels", {}).values() for label in pipe_labels})
+    lines = [
+        "Nested, multi-corpus biomedical NER with SRU-NER (spacy-sru-ner): "
+        "`doc.spans[\"sru_ner\"]` gets every mention, nested and overlapping ones included, with a score "
+        "(`doc.spans[\"sru_ner\"].attrs[\"scores\"]`).",
+        "",
+        f"Labels: {', '.join(f'`{label}`' for label in labels)}.",
+    ]
+    sources: List[Dict[str, str]] = []
+    performance: Dict[str, Any] = {}
+    if metrics:
+        lines += ["", "Test scores (`python -m spacy_sru_ner evaluate`; each corpus scored on the labels it annotates):",
+                  "", "| corpus | label | P | R | F | gold mentions |", "|---|---|---|---|---|---|"]
+        for corpus, result in metrics["corpora"].items():
+            for label, prf in result["per_type"].items():
+                lines.append(f"| {corpus} | {label} | {100 * prf['p']:.1f} | {100 * prf['r']:.1f} | "
+                             f"{100 * prf['f']:.1f} | {prf['gold']} |")
+            lines.append(f"| **{corpus}** | all | {100 * result['p']:.1f} | {100 * result['r']:.1f} | "
+                         f"**{100 * result['f']:.1f}** | {result['gold']} |")
+            performance[f"{corpus}_f"] = result["f"]
+            title, url, licence = SOURCES.get(corpus.split(":")[0], (corpus, "", "see the corpus"))
+            source = {"name": f"{title} ({licence})"}
+            if url:
+                source["url"] = url
+            if source not in sources:
+                sources.append(source)
+        macro = metrics["macro"]
+        lines.append(f"| macro | | {100 * macro['p']:.1f} | {100 * macro['r']:.1f} | {100 * macro['f']:.1f} | |")
+        performance["macro_f"] = macro["f"]
+    if speed is not None:
+        lines += ["", f"Speed: {speed:,.0f} words/s on one CPU thread."]
+        performance["speed"] = speed
+    if command:
+        lines += ["", f"Trained with: `{command}`"]
+    meta["description"] = "\n".join(lines)
+    if sources:
+        meta["sources"] = sources
+        meta["license"] = "; ".join(sorted({s["name"].rsplit("(", 1)[-1].rstrip(")") for s in sources}))
+    if performance:
+        meta["performance"] = {**meta.get("performance", {}), **performance}
+    return meta
+
+
+def package_model(
+    model: Path,
+    output_dir: Path,
+    name: str,
+    version: str,
+    *,
+    metrics: Optional[Path] = None,
+    speed: Optional[float] = None,
+    command: Optional[str] = None,
+) -> Path:
     import spacy_sru_ner
     import srsly
     from spacy import util
@@ -62,7 +146,6 @@ def package_model(model: Path, output_dir: Path, name: str, version: str) -> Pat
     model = resolve_model(model)
     output_dir.mkdir(parents=True, exist_ok=True)
     meta = srsly.read_json(model / "meta.json")
-    meta_path: Optional[Path] = None
     detected = get_meta(model, dict(meta))["requirements"]
     if OWN_DIST in requirement_names(detected):
         print(f"ℹ spacy package detects the requirements: {', '.join(detected)}")
@@ -70,8 +153,10 @@ def package_model(model: Path, output_dir: Path, name: str, version: str) -> Pat
         own = f"{OWN_DIST}{util.get_minor_version_range(spacy_sru_ner.__version__)}"
         print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
-        meta_path = output_dir / f"{name}.meta.json"
-        srsly.write_json(meta_path, meta)
+    meta["requirements"] = list(meta.get("requirements") or detected)
+    meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed, command or training_command(model))
+    meta_path = output_dir / f"{name}.meta.json"
+    srsly.write_json(meta_path, meta)
     lang = meta.get("lang", "en")
     package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     main_path = output_dir / f"{package_name}-{version}"
@@ -109,8 +194,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--name", default="sru_ner_biomed", help="package name (spaCy prefixes the language)")
     parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--metrics", type=Path, help="test scores for the model card (spacy_sru_ner evaluate JSON)")
+    parser.add_argument("--speed", type=float, help="words per second for the model card")
+    parser.add_argument("--command", help="the training command for the model card")
     args = parser.parse_args(argv)
-    package_model(args.model, args.output_dir, args.name, args.version)
+    package_model(args.model, args.output_dir, args.name, args.version,
+                  metrics=args.metrics, speed=args.speed, command=args.command)
 
 
 if __name__ == "__main__":

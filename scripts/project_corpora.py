@@ -157,3 +157,21 @@ def parse_names(text: Optional[str], default: Sequence[str]) -> List[str]:
     if text is None or text.strip().lower() in ("", "all"):
         return list(default)
     return [n for n in text.replace(",", " ").split() if n]
+
+
+MTL = "https://github.com/cambridgeltl/MTL-Bioinformatics-2016"
+CC_BY = "CC BY 4.0 (MTL-Bioinformatics-2016 release)"
+GENIA_LICENCE = "GENIA Project License for Annotated Corpora"
+# corpus name -> (title, source, licence) for model cards (see also project.yml assets)
+SOURCES: Dict[str, Tuple[str, str, str]] = {
+    "bc5cdr": ("BC5CDR (BioCreative V CDR)", MTL, CC_BY),
+    "bc5cdr_chem": ("BC5CDR chemicals", MTL, CC_BY),
+    "bc5cdr_disease": ("BC5CDR diseases", MTL, CC_BY),
+    "bc4chemd": ("BC4CHEMD", MTL, "redistribution status unclear (MTL-Bioinformatics-2016 README)"),
+    "bc2gm": ("BC2GM (BioCreative II gene mention)", MTL, CC_BY),
+    "jnlpba": ("JNLPBA", MTL, f"{CC_BY}; {GENIA_LICENCE}"),
+    "linnaeus": ("LINNAEUS", MTL, CC_BY),
+    "ncbi_disease": ("NCBI-disease", MTL, CC_BY),
+    GENIA_FM: ("GENIA (Finkel & Manning split)", "https://github.com/matirojasg/nested-ner-mlc", GENIA_LICENCE),
+    GENIA_YAN: ("GENIA (Yan et al. 2022 split)", "https://github.com/yhcc/CNN_Nested_NER", GENIA_LICENCE),
+}

@@ -148,6 +148,10 @@ def train_rounds(
         )
     output.mkdir(parents=True, exist_ok=True)
     state = load_state(output)
+    state["command"] = " ".join(
+        [f"python -m spacy_sru_ner train-rounds {config_path} {output} --round-steps {round_steps} --patience {patience}"]
+        + [f"--{key} {json.dumps(value) if not isinstance(value, str) else value}" for key, value in (overrides or {}).items()]
+    )
     # a round that was started but not recorded (the session ended) is taken as it stands
     index = len(state["rounds"])
     if round_dir(output, index).is_dir():

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import srsly
 
 from conftest import nested_docs, train_nlp
 
@@ -68,30 +69,58 @@ def _system_view(dest: Path) -> Path:
     return dest
 
 
+def _nested(spans):
+    return any(a != b and a[0] <= b[0] and b[1] <= a[1] for a in spans for b in spans)
+
+
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory):
-    """A small sru_ner pipeline that has learnt a few nested sentences, saved to disk."""
-    nlp, examples, _ = train_nlp(nested_docs(6), n_iter=200, target_f=0.9)
-    path = tmp_path_factory.mktemp("pipeline") / "model"
+    """A small sru_ner pipeline that has learnt a few nested sentences, saved to
+    disk, with its evaluation JSON; and an abstract made of those sentences
+    with the (nested) spans the pipeline finds in it."""
+    from spacy.tokens import DocBin
+
+    from spacy_sru_ner.evaluate import evaluate_corpora
+
+    docs = nested_docs(6)
+    nlp, examples, _ = train_nlp(docs, n_iter=200, target_f=0.9)
+    folder = tmp_path_factory.mktemp("pipeline")
+    path = folder / "model"
     nlp.to_disk(path)
-    text = examples[0].reference.text
-    doc = nlp(text)
-    expected = [(s.start, s.end, s.label_) for s in doc.spans["sru_ner"]]
-    assert expected, "the tiny pipeline predicts nothing on its training sentence"
-    return path, text, expected
+    abstract = " ".join(doc.text for doc in docs)
+    abstract_doc = nlp(abstract)
+    expected = [(s.start, s.end, s.label_) for s in abstract_doc.spans["sru_ner"]]
+    assert _nested(expected), f"the tiny pipeline finds no nested spans in the abstract: {expected}"
+    (folder / "genia_demo").mkdir()
+    DocBin(docs=docs, store_user_data=True).to_disk(folder / "genia_demo" / "test.spacy")
+    metrics = folder / "metrics.json"
+    srsly.write_json(metrics, evaluate_corpora(nlp, [folder / "genia_demo" / "test.spacy"]))
+    return path, abstract, expected, metrics
 
 
 def test_package_installs_with_own_wheel(tiny_pipeline, tmp_path):
-    model, text, expected = tiny_pipeline
-    # 1. spacy package (wheel) of the pipeline
+    model, text, expected, metrics = tiny_pipeline
+    # 1. spacy package (wheel) of the pipeline, with its model card
+    command = "python -m spacy train demo.cfg --output model"
     out = _run([sys.executable, str(ROOT / "scripts" / "package.py"), str(model), str(tmp_path / "packages"),
-                "--name", PACKAGE_NAME, "--version", "0.0.1"], cwd=tmp_path, env=_clean_env())
+                "--name", PACKAGE_NAME, "--version", "0.0.1", "--metrics", str(metrics), "--speed", "1234",
+                "--command", command], cwd=tmp_path, env=_clean_env())
     assert "spacy-sru-ner" in out
     model_wheel = Path((tmp_path / "packages" / f"{PACKAGE_NAME}.wheel.txt").read_text().strip())
     with zipfile.ZipFile(model_wheel) as zf:
         meta = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode()
+        readme = zf.read(next(n for n in zf.namelist() if n.endswith("/README.md"))).decode()
+        card = json.loads(zf.read(next(n for n in zf.namelist() if n.endswith("/meta.json"))))
     requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:")]
     assert any("spacy-sru-ner" in r for r in requires), requires
+    # the model card: labels, per-corpus and per-label test scores, speed, training command
+    ((corpus, scores),) = srsly.read_json(metrics)["corpora"].items()
+    assert f"| **{corpus}** | all | {100 * scores['p']:.1f} | {100 * scores['r']:.1f} |" in readme
+    for label, prf in scores["per_type"].items():
+        assert f"| {corpus} | {label} | {100 * prf['p']:.1f} |" in readme
+        assert f"`{label}`" in readme
+    assert "1,234 words/s" in readme and f"Trained with: `{command}`" in readme
+    assert card["performance"][f"{corpus}_f"] == pytest.approx(scores["f"])
     # 2. our own wheel, into the find-links folder
     links = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",

@@ -56,6 +56,8 @@ def test_rounds_continue_from_the_last_model(demo_paths, tmp_path):
     best = max(curve, key=lambda r: r["score"])
     assert state["best_score"] == best["score"]
     assert spacy.load(out / "model-best").pipe_names == ["sru_ner"]
+    assert state["command"].startswith(f"python -m spacy_sru_ner train-rounds {DEMO_CONFIG} {out} --round-steps 8")
+    assert f"--paths.train {demo_paths['paths.train']}" in state["command"]
 
 
 def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
