@@ -193,6 +193,29 @@ def train_rounds_cli(
         )
 
 
+@app.command("render")
+def render_cli(
+    model: str = typer.Argument(..., help="Trained pipeline folder or package name"),
+    data: List[Path] = typer.Argument(..., help="Test .spacy file(s), one per corpus"),
+    output: Path = typer.Option(Path("spans.html"), "--output", "-o", help="HTML page to write", dir_okay=False),
+    passages: int = typer.Option(3, "--passages", min=1, help="Passages per corpus"),
+    sentences: int = typer.Option(10, "--sentences", min=1, help="Consecutive sentences per passage"),
+    spans_key: str = typer.Option(DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key of the model's and gold spans"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+) -> None:
+    """Write a displaCy page of the model's spans (with scores) above the gold
+    spans, on passages of consecutive test sentences."""
+    from .render import render_cli_main
+
+    try:
+        path = render_cli_main(model, data, output, spans_key=spans_key, n_passages=passages,
+                               sentences=sentences, gpu_id=gpu_id)
+    except (ValueError, OSError) as err:
+        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"✔ Saved {path}")
+
+
 @app.command("plot-curves")
 def plot_curves_cli(
     output: Path = typer.Argument(..., help="PNG file to write", dir_okay=False),
