@@ -1,6 +1,7 @@
 """Evaluate every trained model of the project, per corpus and per label.
 
     python scripts/evaluate.py training metrics [--only sru_ner|baselines|all] [--gpu-id -1]
+    python scripts/evaluate.py training/rounds metrics/rounds --rounds [--corpus-dir corpus]
 
 Finds the models trained by scripts/train.py (``project_model.json`` in
 TRAINING/{single/*,multi,multi_transformer,nested,transformer,baselines/ner/*,baselines/spancat/*}), scores each on its test files with spacy_sru_ner's per-corpus
@@ -11,6 +12,12 @@ multi-corpus model's training config are applied), and writes
   ``baselines_ner_bc5cdr.json``): micro and per-label P/R/F per corpus;
 * ``METRICS/summary.json`` and ``METRICS/summary.md``: F1 per model and corpus,
   over all metrics files present.
+
+With ``--rounds``, the models are those of ``train-rounds`` (``rounds.json`` in
+TRAINING/<name>: ``multi``, ``single_<corpus>``, ``ner_<corpus>``), each scored
+from its ``model-best`` on the test sets of its corpora, and the summary adds
+one row per kind of single-corpus model: its models' F per corpus and their
+macro-F, to set against the multi-corpus model's.
 
 Baseline ``ner`` models write ``doc.ents``: their entities are copied to
 ``doc.spans["sru_ner"]`` before scoring, so every model is scored the same way.
@@ -38,6 +45,25 @@ def find_models(training_dir: Path, only: str = "all") -> List[Dict[str, Any]]:
             continue
         info["name"] = "_".join(info_path.parent.relative_to(training_dir).parts)
         models.append(info)
+    return models
+
+
+ROUNDS_MULTI_CORPORA = ("bc5cdr", "bc2gm", "jnlpba", "linnaeus", "ncbi_disease")
+
+
+def find_round_models(rounds_dir: Path, corpus_dir: Path) -> List[Dict[str, Any]]:
+    """The ``train-rounds`` outputs under ``rounds_dir`` as evaluate_model records."""
+    models = []
+    for state_path in sorted(rounds_dir.glob("*/rounds.json")):
+        folder = state_path.parent
+        state = json.loads(state_path.read_text(encoding="utf8"))
+        kind, _, corpus = folder.name.partition("_")
+        corpora = [corpus] if corpus else list(ROUNDS_MULTI_CORPORA)
+        tests = [str(corpus_dir / c / "test.spacy") for c in corpora]
+        last = state["rounds"][-1] if state["rounds"] else {}
+        models.append({"name": folder.name, "kind": kind, "corpus": corpora, "model": str(folder / "model-best"),
+                       "tests": tests, "max_steps": last.get("end_step"), "best_step": state.get("best_step"),
+                       "converged": state.get("converged")})
     return models
 
 
@@ -74,7 +100,8 @@ def evaluate_model(info: Dict[str, Any], metrics_dir: Path, *, gpu_id: int = -1)
         nlp, tests, spans_key=SPANS_KEY, corpus_label_maps=maps, prefix_labels=prefix
     )
     results = {"model": info["model"], "kind": info.get("kind"), "trained_on": info.get("corpus"),
-               "max_steps": info.get("max_steps"), **results}
+               "max_steps": info.get("max_steps"),
+               **{k: info[k] for k in ("best_step", "converged") if k in info}, **results}
     print(f"\n===== {info['name']} ({info['model']})")
     print(format_results(results))
     for warning in results["warnings"]:
@@ -97,6 +124,13 @@ def write_summary(metrics_dir: Path) -> Dict[str, Any]:
             continue
         rows[path.stem] = {name: round(100 * c["f"], 2) for name, c in data["corpora"].items()}
         rows[path.stem]["(macro)"] = round(100 * data["macro"]["f"], 2)
+    # train-rounds single-corpus models (single_<corpus>, ner_<corpus>): one row per kind
+    for kind in ("single", "ner"):
+        members = {name: r for name, r in rows.items() if name.startswith(f"{kind}_") and len(r) == 2}
+        if members:
+            combined = {c: f for r in members.values() for c, f in r.items() if c != "(macro)"}
+            combined["(macro)"] = round(sum(combined.values()) / len(combined), 2)
+            rows[f"{kind} (one model per corpus)"] = combined
     corpora = sorted({c for r in rows.values() for c in r if c != "(macro)"}) + ["(macro)"]
     lines = ["| model | " + " | ".join(corpora) + " |", "|---" * (len(corpora) + 1) + "|"]
     for model, scores in rows.items():
@@ -115,8 +149,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("metrics_dir", type=Path)
     parser.add_argument("--only", choices=("all", "sru_ner", "baselines"), default="all")
     parser.add_argument("--gpu-id", type=int, default=-1)
+    parser.add_argument("--rounds", action="store_true", help="evaluate the train-rounds models in TRAINING_DIR")
+    parser.add_argument("--corpus-dir", type=Path, default=Path("corpus"), help="--rounds: converted corpora")
     args = parser.parse_args(argv)
-    models = find_models(args.training_dir, args.only) if args.training_dir.is_dir() else []
+    if args.rounds:
+        models = find_round_models(args.training_dir, args.corpus_dir) if args.training_dir.is_dir() else []
+    else:
+        models = find_models(args.training_dir, args.only) if args.training_dir.is_dir() else []
     if not models:
         print(f"⚠ no trained model found under {args.training_dir} ({args.only}): nothing evaluated")
     done = [m for m in models if evaluate_model(m, args.metrics_dir, gpu_id=args.gpu_id) is not None]

@@ -1,0 +1,53 @@
+"""scripts/evaluate.py --rounds: the train-rounds models and the summary rows that set the
+multi-corpus model's macro-F against one model per corpus."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _evaluate_script():
+    spec = importlib.util.spec_from_file_location("project_evaluate", SCRIPTS / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module
+
+
+def test_find_round_models(tmp_path):
+    evaluate = _evaluate_script()
+    for name, end in (("multi", 8000), ("single_linnaeus", 4000), ("ner_bc2gm", 4000)):
+        (tmp_path / name).mkdir()
+        state = {"rounds": [{"end_step": end}], "best_step": end - 1000, "converged": False}
+        (tmp_path / name / "rounds.json").write_text(json.dumps(state))
+    (tmp_path / "unfinished").mkdir()  # no rounds.json: not a model yet
+    models = {m["name"]: m for m in evaluate.find_round_models(tmp_path, Path("corpus"))}
+    assert sorted(models) == ["multi", "ner_bc2gm", "single_linnaeus"]
+    assert models["multi"]["tests"] == [f"corpus/{c}/test.spacy" for c in evaluate.ROUNDS_MULTI_CORPORA]
+    assert models["single_linnaeus"]["tests"] == ["corpus/linnaeus/test.spacy"]
+    assert models["ner_bc2gm"]["model"] == str(tmp_path / "ner_bc2gm" / "model-best")
+    assert (models["multi"]["max_steps"], models["multi"]["best_step"]) == (8000, 7000)
+
+
+def test_summary_rows_per_kind_of_single_model(tmp_path):
+    evaluate = _evaluate_script()
+
+    def write(name, scores):
+        corpora = {c: {"f": f} for c, f in scores.items()}
+        macro = sum(scores.values()) / len(scores)
+        (tmp_path / f"{name}.json").write_text(json.dumps({"corpora": corpora, "macro": {"f": macro}}))
+
+    write("multi", {"bc2gm": 0.70, "linnaeus": 0.80})
+    write("single_bc2gm", {"bc2gm": 0.75})
+    write("single_linnaeus", {"linnaeus": 0.85})
+    write("ner_bc2gm", {"bc2gm": 0.72})
+    rows = evaluate.write_summary(tmp_path)["f1"]
+    assert rows["multi"]["(macro)"] == 75.0
+    assert rows["single (one model per corpus)"] == {"bc2gm": 75.0, "linnaeus": 85.0, "(macro)": 80.0}
+    assert rows["ner (one model per corpus)"] == {"bc2gm": 72.0, "(macro)": 72.0}
+    assert "| single (one model per corpus) | 75.00 | 85.00 | 80.00 |" in (tmp_path / "summary.md").read_text()
