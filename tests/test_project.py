@@ -289,6 +289,132 @@ def test_project_yml_vars_and_assets():
         assert "../shared" not in path.read_text(encoding="utf8"), path
 
 
+def _training_commands(overrides: Dict[str, object]):
+    """(command name, `spacy train` argv after the config, config, deps, outputs) of every
+    command of project.yml that calls `python -m spacy train`, vars substituted."""
+    import shlex
+
+    from weasel.util import load_project_config
+
+    project = load_project_config(ROOT, overrides=overrides)
+    for command in project["commands"]:
+        for line in command["script"]:
+            argv = shlex.split(line)
+            if argv[:4] == ["python", "-m", "spacy", "train"]:
+                yield command["name"], argv[5:], argv[4], command.get("deps", []), command.get("outputs", [])
+
+
+def _unknown_overrides(config_path: Path, overrides: Dict[str, object]) -> List[str]:
+    """Override keys that are neither in the config nor an argument of the
+    registered function of their section (spaCy would accept them silently)."""
+    import inspect
+
+    from spacy.util import load_config, registry
+
+    original = load_config(config_path, interpolate=False)
+    overridden = load_config(config_path, overrides=overrides, interpolate=False)
+    unknown = []
+    for key in overrides:
+        *parents, leaf = key.split(".")
+        before, after = original, overridden
+        for part in parents:
+            before, after = before.get(part, {}), after[part]
+        if leaf in before:
+            continue
+        functions = [(k[1:], v) for k, v in after.items() if k.startswith("@")]
+        params = inspect.signature(registry.get(*functions[0])).parameters if functions else {}
+        if leaf not in params:
+            unknown.append(key)
+    return unknown
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_result_trainings_are_commands_with_deps_and_outputs(seed):
+    """Every `spacy train` of project.yml: a known config, overrides that exist, its config and
+    corpus files as deps and its model folder as an output (so weasel skips it while nothing
+    changed); the ablation at twice the budget follows vars.ablation_seed."""
+    from spacy.cli._util import parse_config_overrides
+
+    names = []
+    for name, args, config, deps, outputs in _training_commands({"vars.ablation_seed": seed}):
+        names.append(name)
+        at = args.index("--output")
+        output = args[at + 1]
+        overrides = parse_config_overrides(args[:at] + args[at + 2 :])
+        assert (ROOT / config).is_file(), name
+        assert not _unknown_overrides(ROOT / config, overrides), (name, _unknown_overrides(ROOT / config, overrides))
+        assert output in outputs and config in deps, name
+        for key, value in overrides.items():
+            if key.startswith("paths.") and isinstance(value, str) and value.endswith(".spacy"):
+                assert value in deps, (name, value)
+        if name.startswith("ablation-long-"):
+            assert output.startswith(f"training/ablation_900_seed{seed}/") and overrides["system.seed"] == seed
+    for expected in ("ablation-single-linnaeus", "ablation-multi-unmasked", "ablation-long-multi-mentions25-shift-bar",
+                     "baselines-450-ner-linnaeus", "baselines-450-genia-spancat"):
+        assert expected in names
+
+
+def test_ablation_overrides_per_variant():
+    """The ablation variants' overrides, as the ablation has always trained them."""
+    trainings = {name: args for name, args, *_ in _training_commands({})}
+    single = trainings["ablation-single-bc5cdr-disease"]
+    for corpus in ("bc5cdr_chem", "linnaeus"):
+        for split in ("train", "dev"):
+            assert single[single.index(f"--paths.{split}_{corpus}") + 1] == "null"
+    assert single[single.index("--initialize.components.sru_ner.labels") + 1] == '["Disease"]'
+    assert single[single.index("--training.max_steps") + 1] == "450"
+    pw5 = trainings["ablation-long-multi-mentions-shift-bar-pw5"]
+    pairs = {pw5[i]: pw5[i + 1] for i in range(len(pw5) - 1) if pw5[i].startswith("--")}
+    assert pairs["--components.sru_ner.masking"] == "true" and pairs["--corpora.train.mention_fraction"] == "0.5"
+    assert pairs["--components.sru_ner.shift_bar"] == "0.5" and pairs["--components.sru_ner.positive_weight"] == "5"
+    assert pairs["--training.max_steps"] == "2700"
+    unmasked = trainings["ablation-multi-unmasked"]
+    assert unmasked[unmasked.index("--components.sru_ner.masking") + 1] == "false"
+
+
+def test_readme_names_existing_weasel_commands():
+    import re
+
+    import srsly
+
+    project = srsly.read_yaml(ROOT / "project.yml")
+    known = {c["name"] for c in project["commands"]} | set(project["workflows"])
+    readme = (ROOT / "README.md").read_text(encoding="utf8")
+    named = set(re.findall(r"weasel run\s+([a-z0-9-]+)", readme))
+    assert {"ablation-multi", "ablation-multi-long", "baselines-450", "curves-minilm"} <= named
+    assert named <= known, named - known
+    assert not re.search(r"run_(ablation|baselines|minilm|common)\.sh", readme)
+
+
+def test_ablation_table(tmp_path):
+    """scripts/ablation.py table rebuilds the committed ablation_900 table from the evaluations,
+    with training seconds and updates from train_seconds.txt/steps.txt (earlier runs) or from the
+    curve logger's last record and the model's config."""
+    ablation = _project_script("ablation")
+    results = ROOT / "benchmarks" / "results" / "ablation_900"
+    out = tmp_path / "ablation_900"
+    (out / "eval").mkdir(parents=True)
+    labels = {"single_bc5cdr_chem": ["Chemical"], "single_bc5cdr_disease": ["Disease"], "single_linnaeus": ["Species"]}
+    seconds = {"single_bc5cdr_chem": 336, "single_bc5cdr_disease": 317, "single_linnaeus": 323,
+               "multi_mentions_shift_bar": 1164, "multi_mentions_shift_bar_pw5": 1029, "multi_mentions25_shift_bar": 1050}
+    for path in results.glob("*.json"):
+        shutil.copy(path, out / "eval" / path.name)
+        key = path.stem
+        meta = {"labels": {"sru_ner": labels.get(key.removesuffix("_maxpos1"), ["Chemical", "Disease", "Species"])}}
+        model = out / key if key.endswith("_maxpos1") else out / key / "model-last"
+        model.mkdir(parents=True)
+        (model / "meta.json").write_text(json.dumps(meta), encoding="utf8")
+        if key.startswith("single"):
+            (out / key / "train_seconds.txt").write_text(f"{seconds[key]}\n", encoding="utf8")
+            (out / key / "steps.txt").write_text("900\n", encoding="utf8")
+        elif not key.endswith("_maxpos1"):
+            records = [{"step": 0, "train_seconds": 0.0}, {"step": 2700, "train_seconds": seconds[key] - 0.4}]
+            (out / key / "curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf8")
+            (model / "config.cfg").write_text("[training]\nmax_steps = 2700\n", encoding="utf8")
+    ablation.main(["table", str(out), "--output", str(out / "summary.md")])
+    assert (out / "summary.md").read_text(encoding="utf8") == (results / "summary.md").read_text(encoding="utf8")
+
+
 # ---------------------------------------------------------------- end to end
 
 

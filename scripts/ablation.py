@@ -1,0 +1,134 @@
+"""Steps of the single vs multi-corpus ablation (project.yml: ablation-multi,
+ablation-multi-long) that are neither ``spacy train`` nor an evaluation.
+
+    python scripts/ablation.py max-positive MODEL OUTPUT
+    python scripts/ablation.py table OUT_DIR [--output OUT_DIR/summary.md]
+
+* max-positive: MODEL (a trained sru_ner pipeline) saved to OUTPUT with the
+  component's ``max_positive = 1`` (at most one label per span, the most
+  probable), to be evaluated as the model ``<name>_maxpos1``.
+* table: the markdown table of test P / R / F per corpus of every model under
+  OUT_DIR with an evaluation in ``OUT_DIR/eval/<name>.json`` (``python -m
+  spacy_sru_ner evaluate``), its training seconds and updates; printed and
+  written to --output. A corpus whose label the model does not predict is "–".
+  Training seconds: ``<name>/train_seconds.txt`` where an earlier run wrote it
+  (wall time of ``spacy train``), else the last record of ``<name>/curve.jsonl``
+  (``spacy_sru_ner.CurveLogger.v1``: training seconds without the evaluations);
+  updates: ``<name>/steps.txt``, else ``[training] max_steps`` of the model's config.
+"""
+import argparse
+import json
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+# (folder under OUT_DIR, row title), in table order; "<name>_maxpos1" rows follow for the merged models
+MODELS: List[Tuple[str, str]] = [
+    ("single_bc5cdr_chem", "single BC5CDR-chem"),
+    ("single_bc5cdr_disease", "single BC5CDR-disease"),
+    ("single_linnaeus", "single linnaeus"),
+    ("multi_masked", "multi, masking = true"),
+    ("multi_unmasked", "multi, masking = false"),
+    ("multi_masked_v0", "multi, masking = true, loss before issue 9"),
+    ("multi_shift_bar", "multi, masking = true, shift_bar = 0.5"),
+    ("multi_mentions", "multi, masking = true, mention_fraction = 0.5"),
+    ("multi_mentions_shift_bar", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5"),
+    ("multi_mentions_shift_bar_pw5", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5, positive_weight = 5"),
+    ("multi_mentions25_shift_bar", "multi, masking = true, mention_fraction = 0.25, shift_bar = 0.5"),
+]
+MAXPOS_SUFFIX = "_maxpos1"
+CORPORA = [
+    ("bc5cdr_chem", "BC5CDR-chem (Chemical)"),
+    ("bc5cdr_disease", "BC5CDR-disease (Disease)"),
+    ("linnaeus", "linnaeus (Species)"),
+]
+
+
+def set_max_positive(model: Path, output: Path) -> None:
+    """Save ``model`` to ``output`` with the sru_ner component's max_positive = 1."""
+    import spacy
+
+    nlp = spacy.load(model)
+    nlp.get_pipe("sru_ner").cfg["max_positive"] = 1
+    nlp.get_pipe_config("sru_ner")["max_positive"] = 1
+    nlp.to_disk(output)
+    print(f"✔ {model} with max_positive = 1: {output}")
+
+
+def _pipeline(out: Path, key: str) -> Path:
+    """The pipeline folder of a table row: <key>/model-last, or <key> itself (max_positive copies)."""
+    model_last = out / key / "model-last"
+    return model_last if model_last.exists() else out / key
+
+
+def train_seconds(run: Path) -> str:
+    seconds = run / "train_seconds.txt"
+    if seconds.exists():
+        return seconds.read_text(encoding="utf8").strip()
+    curve = run / "curve.jsonl"
+    if curve.exists():
+        lines = [line for line in curve.read_text(encoding="utf8").splitlines() if line.strip()]
+        if lines:
+            return f"{json.loads(lines[-1])['train_seconds']:.0f}"
+    return "?"
+
+
+def train_steps(run: Path) -> str:
+    steps = run / "steps.txt"
+    if steps.exists():
+        return steps.read_text(encoding="utf8").strip()
+    config = run / "model-last" / "config.cfg"
+    if config.exists():
+        from spacy.util import load_config
+
+        return str(load_config(config, interpolate=False)["training"]["max_steps"])
+    return "?"
+
+
+def table(out: Path) -> str:
+    models = MODELS + [(key + MAXPOS_SUFFIX, title + ", max_positive = 1") for key, title in MODELS if key.startswith("multi")]
+    lines = [
+        "| model | " + " | ".join(f"{title} P / R / F" for _, title in CORPORA) + " | train s | steps |",
+        "|" + "---|" * (len(CORPORA) + 3),
+    ]
+    for key, title in models:
+        res_path = out / "eval" / f"{key}.json"
+        if not res_path.exists():  # a variant this run did not train
+            continue
+        res = json.loads(res_path.read_text(encoding="utf8"))
+        meta = json.loads((_pipeline(out, key) / "meta.json").read_text(encoding="utf8"))
+        labels = set(meta.get("labels", {}).get("sru_ner", []))
+        cells = []
+        for name, _ in CORPORA:
+            scores = res["corpora"][name]
+            if not labels & set(scores["labels"]):
+                cells.append("–")  # the model does not predict this corpus's label
+            else:
+                cells.append(f"{100 * scores['p']:.1f} / {100 * scores['r']:.1f} / {100 * scores['f']:.1f}")
+        trained = out / key.removesuffix(MAXPOS_SUFFIX)  # the same trained model, decoded with max_positive = 1
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {train_seconds(trained)} | {train_steps(trained)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    max_positive = commands.add_parser("max-positive", help="save MODEL with max_positive = 1 to OUTPUT")
+    max_positive.add_argument("model", type=Path)
+    max_positive.add_argument("output", type=Path)
+    summary = commands.add_parser("table", help="markdown table of the evaluations under OUT_DIR")
+    summary.add_argument("out_dir", type=Path)
+    summary.add_argument("--output", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    if args.command == "max-positive":
+        set_max_positive(args.model, args.output)
+        return
+    text = table(args.out_dir)
+    print(text, end="")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf8")
+        print(f"✔ Saved {args.output}")
+
+
+if __name__ == "__main__":
+    main()
