@@ -386,33 +386,44 @@ def test_readme_names_existing_weasel_commands():
     assert not re.search(r"run_(ablation|baselines|minilm|common)\.sh", readme)
 
 
-def test_ablation_table(tmp_path):
-    """scripts/ablation.py table rebuilds the committed ablation_900 table from the evaluations,
+@pytest.mark.parametrize("run", ["ablation_900", "ablation_900_seed1"])
+def test_ablation_table(tmp_path, run):
+    """scripts/ablation.py table rebuilds a committed ablation table from the evaluations,
     with training seconds and updates from train_seconds.txt/steps.txt (earlier runs) or from the
     curve logger's last record and the model's config."""
     ablation = _project_script("ablation")
-    results = ROOT / "benchmarks" / "results" / "ablation_900"
-    out = tmp_path / "ablation_900"
+    results = ROOT / "benchmarks" / "results" / run
+    expected = (results / "summary.md").read_text(encoding="utf8")
+    # title -> (train s, steps), as the committed table gives them
+    rows = {cells[0]: (cells[-2], cells[-1])
+            for cells in ([c.strip() for c in line.strip("|").split("|")] for line in expected.splitlines()[2:])}
+    out = tmp_path / run
     (out / "eval").mkdir(parents=True)
-    labels = {"single_bc5cdr_chem": ["Chemical"], "single_bc5cdr_disease": ["Disease"], "single_linnaeus": ["Species"]}
-    seconds = {"single_bc5cdr_chem": 336, "single_bc5cdr_disease": 317, "single_linnaeus": 323,
-               "multi_mentions_shift_bar": 1164, "multi_mentions_shift_bar_pw5": 1029, "multi_mentions25_shift_bar": 1050}
-    for path in results.glob("*.json"):
-        shutil.copy(path, out / "eval" / path.name)
-        key = path.stem
-        meta = {"labels": {"sru_ner": labels.get(key.removesuffix("_maxpos1"), ["Chemical", "Disease", "Species"])}}
-        model = out / key if key.endswith("_maxpos1") else out / key / "model-last"
+    for key, title in ablation.MODELS:
+        if not (results / f"{key}.json").exists():
+            continue
+        seconds, steps = rows[title]
+        labels = {"single_bc5cdr_chem": ["Chemical"], "single_bc5cdr_disease": ["Disease"],
+                  "single_linnaeus": ["Species"]}.get(key, ["Chemical", "Disease", "Species"])
+        meta = json.dumps({"labels": {"sru_ner": labels}})
+        model = out / key / "model-last"
         model.mkdir(parents=True)
-        (model / "meta.json").write_text(json.dumps(meta), encoding="utf8")
+        (model / "meta.json").write_text(meta, encoding="utf8")
         if key.startswith("single"):
-            (out / key / "train_seconds.txt").write_text(f"{seconds[key]}\n", encoding="utf8")
-            (out / key / "steps.txt").write_text("900\n", encoding="utf8")
-        elif not key.endswith("_maxpos1"):
-            records = [{"step": 0, "train_seconds": 0.0}, {"step": 2700, "train_seconds": seconds[key] - 0.4}]
+            (out / key / "train_seconds.txt").write_text(f"{seconds}\n", encoding="utf8")
+            (out / key / "steps.txt").write_text(f"{steps}\n", encoding="utf8")
+        else:
+            records = [{"step": 0, "train_seconds": 0.0}, {"step": int(steps), "train_seconds": int(seconds) - 0.4}]
             (out / key / "curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf8")
-            (model / "config.cfg").write_text("[training]\nmax_steps = 2700\n", encoding="utf8")
+            (model / "config.cfg").write_text(f"[training]\nmax_steps = {steps}\n", encoding="utf8")
+        for name in (key, key + ablation.MAXPOS_SUFFIX):
+            if (results / f"{name}.json").exists():
+                shutil.copy(results / f"{name}.json", out / "eval" / f"{name}.json")
+        if (results / f"{key}{ablation.MAXPOS_SUFFIX}.json").exists():
+            (out / f"{key}{ablation.MAXPOS_SUFFIX}").mkdir()
+            (out / f"{key}{ablation.MAXPOS_SUFFIX}" / "meta.json").write_text(meta, encoding="utf8")
     ablation.main(["table", str(out), "--output", str(out / "summary.md")])
-    assert (out / "summary.md").read_text(encoding="utf8") == (results / "summary.md").read_text(encoding="utf8")
+    assert (out / "summary.md").read_text(encoding="utf8") == expected
 
 
 # ---------------------------------------------------------------- end to end
