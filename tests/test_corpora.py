@@ -289,13 +289,14 @@ def test_multi_corpus_cpu_config(tmp_path):
     corpora = registry.resolve({"corpora": config["corpora"]})["corpora"]
     assert corpora["train"].sampling == "uniform" and corpora["dev"].sampling == "proportional"
     scheme = set(config["initialize"]["components"]["sru_ner"]["labels"])
-    assert scheme == {"Chemical", "Disease", "Gene", "Species", "DNA", "RNA", "protein", "cell_line", "cell_type"}
+    # PubTator/BioRED names: JNLPBA's protein -> Gene, cell_line -> CellLine, cell_type -> CellType
+    assert scheme == {"Chemical", "Disease", "Gene", "Species", "CellLine", "CellType", "DNA", "RNA"}
     examples = list(corpora["dev"](nlp))
     found = {get_corpus_name(eg.reference): set(get_annotated_labels(eg.reference)) for eg in examples}
     assert found == {
         "bc5cdr": {"Chemical", "Disease"},
         "bc2gm": {"Gene"},
-        "jnlpba": {"DNA", "protein", "cell_type"},
+        "jnlpba": {"DNA", "Gene", "CellType"},
         "linnaeus": {"Species"},
         "ncbi_disease": {"Disease"},
     }
