@@ -34,6 +34,8 @@ MODELS: List[Tuple[str, str]] = [
     ("multi_mentions_shift_bar", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5"),
     ("multi_mentions_shift_bar_pw5", "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5, positive_weight = 5"),
     ("multi_mentions25_shift_bar", "multi, masking = true, mention_fraction = 0.25, shift_bar = 0.5"),
+    ("multi_mentions_shift_bar_disjoint",
+     "multi, masking = true, mention_fraction = 0.5, shift_bar = 0.5, disjoint_labels = Chemical, Disease, Species"),
 ]
 MAXPOS_SUFFIX = "_maxpos1"
 CORPORA = [
