@@ -14,8 +14,10 @@ multi-corpus model's training config are applied), and writes
   over all metrics files present.
 
 With ``--rounds``, the models are those of ``train-rounds`` (``rounds.json`` in
-TRAINING/<name>: ``multi``, ``single_<corpus>``, ``ner_<corpus>``), each scored
-from its ``model-best`` on the test sets of its corpora, and the summary adds
+TRAINING/<name>: ``multi``, ``single_<corpus>``, ``ner_<corpus>``, ``spancat_<corpus>``,
+``heldout_<corpus>`` (scored on the corpus it was trained without), or an sru_ner
+model named after its corpus, e.g. ``genia_fm``), each scored from its
+``model-best`` on the test sets of its corpora, and the summary adds
 one row per kind of single-corpus model: its models' F per corpus and their
 macro-F, to set against the multi-corpus model's.
 
@@ -51,13 +53,28 @@ def find_models(training_dir: Path, only: str = "all") -> List[Dict[str, Any]]:
 ROUNDS_MULTI_CORPORA = ("bc5cdr", "bc2gm", "jnlpba", "linnaeus", "ncbi_disease")
 
 
+ROUND_KINDS = ("single", "ner", "spancat", "heldout")
+
+
+def _round_kind(name: str):
+    """``(kind, corpus)`` of a train-rounds folder: ``multi`` -> ("multi", None),
+    ``single_bc2gm`` -> ("single", "bc2gm"), ``heldout_bc2gm`` (scored on the corpus
+    it was trained without), ``genia_fm`` -> ("sru_ner", "genia_fm")."""
+    if name == "multi":
+        return "multi", None
+    kind, _, corpus = name.partition("_")
+    if kind in ROUND_KINDS and corpus:
+        return kind, corpus
+    return "sru_ner", name
+
+
 def find_round_models(rounds_dir: Path, corpus_dir: Path) -> List[Dict[str, Any]]:
     """The ``train-rounds`` outputs under ``rounds_dir`` as evaluate_model records."""
     models = []
     for state_path in sorted(rounds_dir.glob("*/rounds.json")):
         folder = state_path.parent
         state = json.loads(state_path.read_text(encoding="utf8"))
-        kind, _, corpus = folder.name.partition("_")
+        kind, corpus = _round_kind(folder.name)
         corpora = [corpus] if corpus else list(ROUNDS_MULTI_CORPORA)
         tests = [str(corpus_dir / c / "test.spacy") for c in corpora]
         last = state["rounds"][-1] if state["rounds"] else {}

@@ -21,13 +21,16 @@ def _evaluate_script():
 
 def test_find_round_models(tmp_path):
     evaluate = _evaluate_script()
-    for name, end in (("multi", 8000), ("single_linnaeus", 4000), ("ner_bc2gm", 4000)):
+    for name, end in (("multi", 8000), ("single_linnaeus", 4000), ("ner_bc2gm", 4000), ("genia_fm", 4000),
+                      ("heldout_bc2gm", 4000)):
         (tmp_path / name).mkdir()
         state = {"rounds": [{"end_step": end}], "best_step": end - 1000, "converged": False}
         (tmp_path / name / "rounds.json").write_text(json.dumps(state))
     (tmp_path / "unfinished").mkdir()  # no rounds.json: not a model yet
     models = {m["name"]: m for m in evaluate.find_round_models(tmp_path, Path("corpus"))}
-    assert sorted(models) == ["multi", "ner_bc2gm", "single_linnaeus"]
+    assert sorted(models) == ["genia_fm", "heldout_bc2gm", "multi", "ner_bc2gm", "single_linnaeus"]
+    assert models["genia_fm"]["tests"] == ["corpus/genia_fm/test.spacy"]
+    assert (models["heldout_bc2gm"]["kind"], models["heldout_bc2gm"]["tests"]) == ("heldout", ["corpus/bc2gm/test.spacy"])
     assert models["multi"]["tests"] == [f"corpus/{c}/test.spacy" for c in evaluate.ROUNDS_MULTI_CORPORA]
     assert models["single_linnaeus"]["tests"] == ["corpus/linnaeus/test.spacy"]
     assert models["ner_bc2gm"]["model"] == str(tmp_path / "ner_bc2gm" / "model-best")
