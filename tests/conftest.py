@@ -1,4 +1,5 @@
 import random
+from pathlib import Path
 
 import pytest
 import spacy
@@ -69,3 +70,20 @@ def train_nlp(docs, n_iter: int = 300, config=None, seed: int = 0, target_f: flo
 def trained():
     """(nlp, examples, scores) of sru_ner overfitted on 20 nested sentences."""
     return train_nlp(nested_docs(20))
+
+
+def project_script(name: str):
+    """Import scripts/<name>.py as a module (with scripts/ on sys.path while it
+    loads, as ``python scripts/<name>.py`` has it)."""
+    import importlib.util
+    import sys
+
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    spec = importlib.util.spec_from_file_location(f"project_{name}", scripts / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(scripts))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(scripts))
+    return module

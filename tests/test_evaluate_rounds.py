@@ -1,22 +1,13 @@
 """scripts/evaluate.py --rounds: the train-rounds models and the summary rows that set the
 multi-corpus model's macro-F against one model per corpus."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+from conftest import project_script
 
 
 def _evaluate_script():
-    spec = importlib.util.spec_from_file_location("project_evaluate", SCRIPTS / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
+    return project_script("evaluate")
 
 
 def test_find_round_models(tmp_path):

@@ -18,6 +18,8 @@ from typing import Dict, List, Sequence
 import pytest
 from spacy.util import filter_spans
 
+from conftest import project_script as _project_script
+
 from spacy_sru_ner.demo import load_demo_docs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,20 +33,6 @@ FLAT_FIXTURES = {
     "JNLPBA": {t: t for t in GENIA_TYPES},
 }
 PER_FILE = 24  # sentences per fixture file
-
-
-def _project_script(name: str):
-    """Import scripts/<name>.py as a module."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"project_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
 
 
 def _slices(docs: Sequence, n: int = PER_FILE) -> Dict[str, List]:
