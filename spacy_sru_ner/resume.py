@@ -104,16 +104,30 @@ def _record_round(output: Path, state: Dict[str, Any], index: int, seconds: Opti
         "interrupted": seconds is None,
     }
     state["rounds"].append(record)
-    with (output / CURVE_FILE).open("a", encoding="utf8") as file_:
-        for row in curve:
-            file_.write(json.dumps({**row, "round": index, "step": offset + int(row["step"]),
-                                    "train_seconds": round(seconds_offset + float(row["train_seconds"]), 3)}) + "\n")
+    _write_curve(output, state)
     if state["best_score"] is None or record["best_score"] > state["best_score"]:
         state.update(best_score=record["best_score"], best_step=record["best_step"], best_round=index)
         best_dir = folder / "model-best"
         _copy_model(best_dir if best_dir.is_dir() else folder / "model-last", output / "model-best")
     _copy_model(folder / "model-last", output / "model-last")
     return record
+
+
+def _write_curve(output: Path, state: Dict[str, Any]) -> None:
+    """OUTPUT/curve.jsonl from the rounds' own curves, updates and training
+    seconds counted from round 0 (rewritten whole, so a call that was killed
+    half-way leaves nothing twice)."""
+    lines = []
+    seconds_offset = 0.0
+    for record in state["rounds"]:
+        curve = _read_curve(round_dir(output, record["round"]) / CURVE_FILE)
+        for row in curve[: record["evaluations"]]:
+            lines.append(json.dumps({**row, "round": record["round"], "step": record["start_step"] + int(row["step"]),
+                                     "train_seconds": round(seconds_offset + float(row["train_seconds"]), 3)}))
+        seconds_offset = record["end_train_seconds"]
+    tmp = output / (CURVE_FILE + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf8")
+    tmp.replace(output / CURVE_FILE)
 
 
 def _save_state(output: Path, state: Dict[str, Any]) -> None:
