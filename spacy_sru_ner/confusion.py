@@ -7,7 +7,7 @@ Only the labels a corpus annotates count (on both sides), as in
 offsets, so differently tokenised predicted docs are scored alike.
 """
 from collections import Counter
-from typing import Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 from spacy.training import Example
 
@@ -51,7 +51,7 @@ def classify_mentions(gold: Iterable[Mention], predicted: Iterable[Mention]) -> 
     return counts, confusions
 
 
-def confusion_by_label(examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY) -> Dict[str, object]:
+def confusion_by_label(examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY) -> Dict[str, Any]:
     """Error counts per label over ``examples`` (predicted docs in
     ``doc.spans[spans_key]``, gold as :func:`gold_spans` reads them):
     ``{"per_label": {label: {kind: n}}, "confusions": [[gold, predicted, n], ...]}``."""
@@ -73,16 +73,16 @@ def confusion_by_label(examples: Iterable[Example], spans_key: str = DEFAULT_SPA
         confusions.update(conf)
     labels.update(label for label, _ in counts)
     per_label = {label: {kind: counts[(label, kind)] for kind in ERROR_KINDS} for label in sorted(labels)}
-    ranked: List[List[object]] = [[g, p, n] for (g, p), n in confusions.most_common()]
+    ranked: List[List[Any]] = [[g, p, n] for (g, p), n in confusions.most_common()]
     return {"per_label": per_label, "confusions": ranked}
 
 
-def format_confusion(errors: Dict[str, object]) -> List[str]:
+def format_confusion(errors: Dict[str, Any]) -> List[str]:
     """Text table lines of :func:`confusion_by_label`'s result."""
     header = f"{'errors':<32}" + "".join(f" {kind:>14}" for kind in ERROR_KINDS)
     lines = [header]
-    for label, kinds in errors["per_label"].items():  # type: ignore[union-attr]
+    for label, kinds in errors["per_label"].items():
         lines.append(f"{label:<32}" + "".join(f" {kinds[kind]:>14}" for kind in ERROR_KINDS))
-    for gold, pred, n in errors["confusions"][:5]:  # type: ignore[index]
+    for gold, pred, n in errors["confusions"][:5]:
         lines.append(f"  {gold} predicted as {pred}: {n}")
     return lines
