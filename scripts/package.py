@@ -94,6 +94,7 @@ def model_card(
         f"Labels: {', '.join(f'`{label}`' for label in labels)}.",
     ]
     sources: List[Dict[str, str]] = []
+    licences: List[str] = []
     performance: Dict[str, Any] = {}
     if metrics:
         lines += ["", "Test scores (`python -m spacy_sru_ner evaluate`; each corpus scored on the labels it annotates):",
@@ -111,6 +112,7 @@ def model_card(
                 source["url"] = url
             if source not in sources:
                 sources.append(source)
+            licences.extend(part for part in licence.split("; ") if part not in licences)
         macro = metrics["macro"]
         lines.append(f"| macro | | {100 * macro['p']:.1f} | {100 * macro['r']:.1f} | {100 * macro['f']:.1f} | |")
         performance["macro_f"] = macro["f"]
@@ -122,7 +124,9 @@ def model_card(
     meta["description"] = "\n".join(lines)
     if sources:
         meta["sources"] = sources
-        meta["license"] = "; ".join(sorted({s["name"].rsplit("(", 1)[-1].rstrip(")") for s in sources}))
+        meta["license"] = "; ".join(licences)  # the corpora's: the model is derived from them
+    if not meta.get("author"):
+        meta["author"] = "spacy-sru-ner"
     if performance:
         meta["performance"] = {**meta.get("performance", {}), **performance}
     return meta

@@ -121,6 +121,7 @@ def test_package_installs_with_own_wheel(tiny_pipeline, tmp_path):
         assert f"`{label}`" in readme
     assert "1,234 words/s" in readme and f"Trained with: `{command}`" in readme
     assert card["performance"][f"{corpus}_f"] == pytest.approx(scores["f"])
+    assert card["author"] == "spacy-sru-ner" and card["license"]
     # 2. our own wheel, into the find-links folder
     links = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
