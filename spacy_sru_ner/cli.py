@@ -167,6 +167,9 @@ def train_rounds_cli(
     round_steps: int = typer.Option(..., "--round-steps", min=1, help="Updates per round (a multiple of eval_frequency)"),
     patience: int = typer.Option(..., "--patience", min=1, help="Stop after this many updates without a better dev score"),
     max_rounds: int = typer.Option(1, "--max-rounds", min=1, help="Rounds to run in this call"),
+    plateau_factor: float = typer.Option(
+        1.0, "--plateau-factor", help="After a round without a better dev score, scale the learning rate by this (1: off)"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ) -> None:
     """Train in rounds, each continuing from the last saved pipeline, until dev F
@@ -179,6 +182,7 @@ def train_rounds_cli(
     try:
         state = train_rounds(
             config, output, round_steps=round_steps, patience=patience, max_rounds=max_rounds,
+            plateau_factor=plateau_factor,
             overrides=parse_config_overrides(ctx.args), use_gpu=gpu_id,
         )
     except RoundsError as err:

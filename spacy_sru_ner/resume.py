@@ -11,6 +11,9 @@ every evaluation, and the round's ``curve.jsonl`` says up to which update.
 
 ``patience`` counts updates without a better dev score over all rounds, like
 spaCy's own ``[training] patience``; once it runs out, no more rounds start.
+``plateau_factor`` (reduce on plateau): after a round that did not improve the
+best dev score, the next rounds train at this factor times the learning rate
+(``[training.optimizer] learn_rate``, a number or a schedule's ``initial_rate``).
 ``OUTPUT/model-best`` is the best evaluation of all rounds, ``OUTPUT/model-last``
 the latest, ``OUTPUT/rounds.json`` the state, ``OUTPUT/curve.jsonl`` every
 evaluation with the update and training seconds counted from round 0.
@@ -49,9 +52,27 @@ def _read_curve(path: Path) -> List[Dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
 
 
-def round_config(config: Dict[str, Any], index: int, previous: Optional[Path], round_steps: int, log: Path) -> Any:
+def scale_learn_rate(optimizer: Dict[str, Any], scale: float) -> Dict[str, Any]:
+    """``[training.optimizer]`` with its learning rate times ``scale``."""
+    rate = optimizer.get("learn_rate")
+    if scale == 1.0:
+        return dict(optimizer)
+    if isinstance(rate, (int, float)):
+        return {**optimizer, "learn_rate": rate * scale}
+    if isinstance(rate, dict) and isinstance(rate.get("initial_rate"), (int, float)):
+        return {**optimizer, "learn_rate": {**rate, "initial_rate": rate["initial_rate"] * scale}}
+    raise RoundsError(
+        f"cannot scale the learning rate {rate!r}: plateau_factor needs [training.optimizer] learn_rate to be "
+        "a number or a schedule with an initial_rate (or plateau_factor 1.0)"
+    )
+
+
+def round_config(
+    config: Dict[str, Any], index: int, previous: Optional[Path], round_steps: int, log: Path, lr_scale: float = 1.0
+) -> Any:
     """The config of round ``index``: the original one for round 0, else every
-    pipeline component sourced from ``previous`` (a saved pipeline)."""
+    pipeline component sourced from ``previous`` (a saved pipeline); the
+    learning rate times ``lr_scale``."""
     from spacy.util import load_config
 
     cfg = config.copy()
@@ -59,6 +80,7 @@ def round_config(config: Dict[str, Any], index: int, previous: Optional[Path], r
     training["max_steps"] = round_steps
     training["patience"] = 0  # the rounds count patience themselves
     training["logger"] = {"@loggers": LOGGER_NAME, "path": str(log), "progress_bar": False}
+    training["optimizer"] = scale_learn_rate(dict(training["optimizer"]), lr_scale)
     cfg["training"] = training
     seed = int(cfg["system"]["seed"]) + index if isinstance(cfg["system"].get("seed"), int) else index
     cfg["system"] = {**cfg["system"], "seed": seed}
@@ -81,8 +103,12 @@ def _copy_model(src: Path, dest: Path) -> None:
     tmp.rename(dest)
 
 
-def _record_round(output: Path, state: Dict[str, Any], index: int, seconds: Optional[float]) -> Dict[str, Any]:
-    """Add round ``index`` (finished or interrupted) to ``state`` from its curve."""
+def _record_round(
+    output: Path, state: Dict[str, Any], index: int, seconds: Optional[float], plateau_factor: float = 1.0
+) -> Dict[str, Any]:
+    """Add round ``index`` (finished or interrupted) to ``state`` from its curve;
+    without a better dev score, the learning rate of later rounds is scaled by
+    ``plateau_factor``."""
     folder = round_dir(output, index)
     curve = _read_curve(folder / CURVE_FILE)
     if not curve or not (folder / "model-last").is_dir():
@@ -102,6 +128,7 @@ def _record_round(output: Path, state: Dict[str, Any], index: int, seconds: Opti
         "last_score": float(curve[-1]["score"]),
         "wall_seconds": seconds,
         "interrupted": seconds is None,
+        "lr_scale": state.get("lr_scale", 1.0),
     }
     state["rounds"].append(record)
     _write_curve(output, state)
@@ -109,6 +136,8 @@ def _record_round(output: Path, state: Dict[str, Any], index: int, seconds: Opti
         state.update(best_score=record["best_score"], best_step=record["best_step"], best_round=index)
         best_dir = folder / "model-best"
         _copy_model(best_dir if best_dir.is_dir() else folder / "model-last", output / "model-best")
+    else:
+        state["lr_scale"] = state.get("lr_scale", 1.0) * plateau_factor
     _copy_model(folder / "model-last", output / "model-last")
     return record
 
@@ -143,6 +172,7 @@ def train_rounds(
     round_steps: int,
     patience: int,
     max_rounds: int = 1,
+    plateau_factor: float = 1.0,
     overrides: Optional[Dict[str, Any]] = None,
     use_gpu: int = -1,
 ) -> Dict[str, Any]:
@@ -153,6 +183,8 @@ def train_rounds(
     output = Path(output)
     if round_steps < 1 or patience < 1:
         raise RoundsError(f"round_steps ({round_steps}) and patience ({patience}) must be at least 1")
+    if not 0.0 < plateau_factor <= 1.0:
+        raise RoundsError(f"plateau_factor must be in (0, 1], got {plateau_factor}")
     config = load_config(config_path, overrides=dict(overrides or {}), interpolate=False)
     eval_frequency = int(config["training"]["eval_frequency"])
     if round_steps % eval_frequency:
@@ -170,7 +202,7 @@ def train_rounds(
     index = len(state["rounds"])
     if round_dir(output, index).is_dir():
         if _read_curve(round_dir(output, index) / CURVE_FILE) and (round_dir(output, index) / "model-last").is_dir():
-            record = _record_round(output, state, index, seconds=None)
+            record = _record_round(output, state, index, seconds=None, plateau_factor=plateau_factor)
             print(f"ℹ round {index} was interrupted at update {record['end_step']}: continuing from it")
             index += 1
         else:
@@ -182,13 +214,15 @@ def train_rounds(
             break
         folder = round_dir(output, index)
         previous = round_dir(output, index - 1) / "model-last" if index else None
-        cfg = round_config(config, index, previous, round_steps, folder / CURVE_FILE)
+        cfg = round_config(config, index, previous, round_steps, folder / CURVE_FILE, state.get("lr_scale", 1.0))
         folder.mkdir(parents=True, exist_ok=True)
         cfg.to_disk(folder / "config.cfg")
         print(f"\n=== round {index}: {round_steps} updates from {previous or config_path} -> {folder}")
         start = time.perf_counter()
         spacy_train(folder / "config.cfg", folder, use_gpu=use_gpu)
-        record = _record_round(output, state, index, seconds=round(time.perf_counter() - start, 1))
+        record = _record_round(
+            output, state, index, seconds=round(time.perf_counter() - start, 1), plateau_factor=plateau_factor
+        )
         _save_state(output, state)
         print(f"✔ round {index}: updates {record['start_step']}-{record['end_step']}, best dev {record['best_score']:.4f} "
               f"(overall {state['best_score']:.4f} at update {state['best_step']})")

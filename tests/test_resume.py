@@ -9,7 +9,7 @@ import spacy
 
 from spacy_sru_ner.convert import convert_file
 from spacy_sru_ner.demo import DEMO_CONFIG, DEMO_DEV, DEMO_TRAIN
-from spacy_sru_ner.resume import CURVE_FILE, RoundsError, load_state, round_dir, train_rounds
+from spacy_sru_ner.resume import CURVE_FILE, RoundsError, load_state, round_dir, scale_learn_rate, train_rounds
 
 TINY = {
     "components.sru_ner.model.hidden_width": 16,
@@ -68,9 +68,14 @@ def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
     shutil.copytree(round_dir(out, 0), round_dir(out, 1))
     lines = (round_dir(out, 1) / CURVE_FILE).read_text().splitlines()[:2]
     (round_dir(out, 1) / CURVE_FILE).write_text("\n".join(lines) + "\n")
-    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, overrides=overrides)
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, overrides=overrides, plateau_factor=0.5)
     assert [(r["start_step"], r["end_step"], r["interrupted"]) for r in state["rounds"]] == [
         (0, 8, False), (8, 12, True), (12, 20, False)]
+    # the adopted round repeats round 0's first evaluations, so it cannot beat round 0: reduce on
+    # plateau halves the learning rate of the round after it
+    assert state["rounds"][1]["best_score"] <= state["rounds"][0]["best_score"]
+    assert [r["lr_scale"] for r in state["rounds"]] == [1.0, 1.0, 0.5]
+    assert "learn_rate = 0.001\n" in (round_dir(out, 2) / "config.cfg").read_text()
     # patience: no round starts once the best score is `patience` updates old
     state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
     if not state["converged"]:  # the best score was the last evaluation four times in a row
@@ -95,3 +100,12 @@ def test_train_rounds_cli(demo_paths, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 round(s), 4 updates" in result.stdout and "not converged yet" in result.stdout
+
+
+def test_scale_learn_rate():
+    assert scale_learn_rate({"learn_rate": 0.002}, 0.5) == {"learn_rate": 0.001}
+    schedule = {"@schedules": "warmup_linear.v1", "initial_rate": 5e-5, "warmup_steps": 250, "total_steps": 20000}
+    assert scale_learn_rate({"learn_rate": schedule}, 0.5)["learn_rate"] == {**schedule, "initial_rate": 2.5e-5}
+    assert scale_learn_rate({"learn_rate": {"@schedules": "other"}}, 1.0) == {"learn_rate": {"@schedules": "other"}}
+    with pytest.raises(RoundsError, match="cannot scale the learning rate"):
+        scale_learn_rate({"learn_rate": {"@schedules": "other"}}, 0.5)
