@@ -70,8 +70,9 @@ def training_command(model: Path) -> Optional[str]:
 
     for folder in (model.parent, model.parent.parent):
         rounds = folder / "rounds.json"
-        if rounds.is_file() and srsly.read_json(rounds).get("command"):
-            return srsly.read_json(rounds)["command"]
+        command = srsly.read_json(rounds).get("command") if rounds.is_file() else None
+        if command:
+            return command
         info = folder / "project_model.json"
         if info.is_file():
             data = srsly.read_json(info)
@@ -157,7 +158,6 @@ def package_model(
         own = f"{OWN_DIST}{util.get_minor_version_range(spacy_sru_ner.__version__)}"
         print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
-    meta["requirements"] = list(meta.get("requirements") or detected)
     meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed, command or training_command(model))
     meta_path = output_dir / f"{name}.meta.json"
     srsly.write_json(meta_path, meta)

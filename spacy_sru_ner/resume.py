@@ -159,6 +159,11 @@ def _write_curve(output: Path, state: Dict[str, Any]) -> None:
     tmp.replace(output / CURVE_FILE)
 
 
+def _patience_spent(state: Dict[str, Any], patience: int) -> bool:
+    """Whether ``patience`` updates have passed since the best dev score."""
+    return bool(state["rounds"]) and state["rounds"][-1]["end_step"] - state["best_step"] >= patience
+
+
 def _save_state(output: Path, state: Dict[str, Any]) -> None:
     tmp = output / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf8")
@@ -209,7 +214,7 @@ def train_rounds(
             shutil.rmtree(round_dir(output, index))
         _save_state(output, state)
     for _ in range(max_rounds):
-        if state["best_step"] is not None and state["rounds"][-1]["end_step"] - state["best_step"] >= patience:
+        if _patience_spent(state, patience):
             state["converged"] = True
             break
         folder = round_dir(output, index)
@@ -227,7 +232,7 @@ def train_rounds(
         print(f"✔ round {index}: updates {record['start_step']}-{record['end_step']}, best dev {record['best_score']:.4f} "
               f"(overall {state['best_score']:.4f} at update {state['best_step']})")
         index += 1
-    if state["rounds"] and state["rounds"][-1]["end_step"] - state["best_step"] >= patience:
+    if _patience_spent(state, patience):
         state["converged"] = True
     _save_state(output, state)
     return state
