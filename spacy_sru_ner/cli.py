@@ -170,6 +170,9 @@ def train_rounds_cli(
     plateau_factor: float = typer.Option(
         1.0, "--plateau-factor", help="After a round without a better dev score, scale the learning rate by this (1: off)"
     ),
+    lr_scale: Optional[float] = typer.Option(
+        None, "--lr-scale", help="Learning-rate scale (times the config's) for the rounds from this call on; default: the stored one"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ) -> None:
     """Train in rounds, each continuing from the last saved pipeline, until dev F
@@ -182,7 +185,7 @@ def train_rounds_cli(
     try:
         state = train_rounds(
             config, output, round_steps=round_steps, patience=patience, max_rounds=max_rounds,
-            plateau_factor=plateau_factor,
+            plateau_factor=plateau_factor, lr_scale=lr_scale,
             overrides=parse_config_overrides(ctx.args), use_gpu=gpu_id,
         )
     except RoundsError as err:

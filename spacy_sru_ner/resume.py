@@ -178,10 +178,14 @@ def train_rounds(
     patience: int,
     max_rounds: int = 1,
     plateau_factor: float = 1.0,
+    lr_scale: Optional[float] = None,
     overrides: Optional[Dict[str, Any]] = None,
     use_gpu: int = -1,
 ) -> Dict[str, Any]:
-    """Run up to ``max_rounds`` more rounds of training; returns the state."""
+    """Run up to ``max_rounds`` more rounds of training; returns the state.
+    ``lr_scale`` sets the learning-rate scale of the rounds from this call on
+    (a schedule decided in advance); without it, the stored scale is used,
+    which ``plateau_factor`` lowers after a round without a better dev score."""
     from spacy.cli.train import train as spacy_train
     from spacy.util import load_config
 
@@ -190,6 +194,8 @@ def train_rounds(
         raise RoundsError(f"round_steps ({round_steps}) and patience ({patience}) must be at least 1")
     if not 0.0 < plateau_factor <= 1.0:
         raise RoundsError(f"plateau_factor must be in (0, 1], got {plateau_factor}")
+    if lr_scale is not None and lr_scale <= 0.0:
+        raise RoundsError(f"lr_scale must be positive, got {lr_scale}")
     config = load_config(config_path, overrides=dict(overrides or {}), interpolate=False)
     eval_frequency = int(config["training"]["eval_frequency"])
     if round_steps % eval_frequency:
@@ -201,6 +207,7 @@ def train_rounds(
     state = load_state(output)
     state["command"] = " ".join(
         [f"python -m spacy_sru_ner train-rounds {config_path} {output} --round-steps {round_steps} --patience {patience}"]
+        + ([f"--lr-scale {lr_scale}"] if lr_scale is not None else [])
         + [f"--{key} {json.dumps(value) if not isinstance(value, str) else value}" for key, value in (overrides or {}).items()]
     )
     # a round that was started but not recorded (the session ended) is taken as it stands
@@ -213,6 +220,8 @@ def train_rounds(
         else:
             shutil.rmtree(round_dir(output, index))
         _save_state(output, state)
+    if lr_scale is not None:
+        state["lr_scale"] = lr_scale
     for _ in range(max_rounds):
         if _patience_spent(state, patience):
             state["converged"] = True

@@ -100,6 +100,21 @@ def test_train_rounds_cli(demo_paths, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 round(s), 4 updates" in result.stdout and "not converged yet" in result.stdout
+    # --lr-scale: the next round trains at a rate decided in advance, and rounds.json says so
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_sru_ner", "train-rounds", str(DEMO_CONFIG), str(tmp_path / "out"),
+         "--round-steps", "4", "--patience", "100", "--lr-scale", "0.25", *args],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    state = load_state(tmp_path / "out")
+    assert [r["lr_scale"] for r in state["rounds"]] == [1.0, 0.25] and "--lr-scale 0.25" in state["command"]
+    assert "learn_rate = 0.0005\n" in (round_dir(tmp_path / "out", 1) / "config.cfg").read_text()
+
+
+def test_lr_scale_must_be_positive(demo_paths, tmp_path):
+    with pytest.raises(RoundsError, match="lr_scale must be positive"):
+        train_rounds(DEMO_CONFIG, tmp_path, round_steps=4, patience=10, lr_scale=0.0, overrides={**demo_paths, **TINY})
 
 
 def test_scale_learn_rate():
