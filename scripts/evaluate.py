@@ -1,7 +1,7 @@
 """Evaluate every trained model of the project, per corpus and per label.
 
     python scripts/evaluate.py training metrics [--only sru_ner|baselines|all] [--gpu-id -1]
-    python scripts/evaluate.py training/rounds metrics/rounds --rounds [--corpus-dir corpus]
+    python scripts/evaluate.py training/rounds metrics/rounds --rounds [--corpus-dir corpus] [--force]
 
 Finds the models trained by scripts/train.py (``project_model.json`` in
 TRAINING/{single/*,multi,multi_transformer,nested,transformer,baselines/ner/*,baselines/spancat/*}), scores each on its test files with spacy_sru_ner's per-corpus
@@ -12,6 +12,9 @@ multi-corpus model's training config are applied), and writes
   ``baselines_ner_bc5cdr.json``): micro and per-label P/R/F per corpus;
 * ``METRICS/summary.json`` and ``METRICS/summary.md``: F1 per model and corpus,
   over all metrics files present.
+
+A model whose metrics file is newer than the model is not scored again
+(``--force`` scores it anyway), so the command can run as models finish.
 
 With ``--rounds``, the models are those of ``train-rounds`` (``rounds.json`` in
 TRAINING/<name>: ``multi``, ``single_<corpus>``, ``ner_<corpus>``, ``spancat_<corpus>``,
@@ -130,6 +133,18 @@ def evaluate_model(info: Dict[str, Any], metrics_dir: Path, *, gpu_id: int = -1)
     return results
 
 
+def _up_to_date(info: Dict[str, Any], metrics_dir: Path) -> bool:
+    """Whether ``METRICS/<name>.json`` is newer than the model (then it is not scored again)."""
+    out, model = metrics_dir / f"{info['name']}.json", Path(info["model"])
+    if not out.is_file() or not model.exists():
+        return False
+    newest = max(p.stat().st_mtime for p in [model, *model.rglob("*")])
+    if out.stat().st_mtime <= newest:
+        return False
+    print(f"ℹ {info['name']}: {out} is newer than {model}; not scored again (--force to score it)")
+    return True
+
+
 def write_summary(metrics_dir: Path) -> Dict[str, Any]:
     """F1 (%) per model and corpus over every ``METRICS/*.json`` with results."""
     rows: Dict[str, Dict[str, float]] = {}
@@ -168,6 +183,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--rounds", action="store_true", help="evaluate the train-rounds models in TRAINING_DIR")
     parser.add_argument("--corpus-dir", type=Path, default=Path("corpus"), help="--rounds: converted corpora")
+    parser.add_argument("--force", action="store_true", help="also evaluate models whose metrics file is newer than the model")
     args = parser.parse_args(argv)
     if args.rounds:
         models = find_round_models(args.training_dir, args.corpus_dir) if args.training_dir.is_dir() else []
@@ -175,6 +191,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         models = find_models(args.training_dir, args.only) if args.training_dir.is_dir() else []
     if not models:
         print(f"⚠ no trained model found under {args.training_dir} ({args.only}): nothing evaluated")
+    if not args.force:
+        models = [m for m in models if not _up_to_date(m, args.metrics_dir)]
     done = [m for m in models if evaluate_model(m, args.metrics_dir, gpu_id=args.gpu_id) is not None]
     print(f"✔ evaluated {len(done)} model(s) into {args.metrics_dir}")
     if args.metrics_dir.is_dir():

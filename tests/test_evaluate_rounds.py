@@ -45,3 +45,24 @@ def test_summary_rows_per_kind_of_single_model(tmp_path):
     assert rows["single (one model per corpus)"] == {"bc2gm": 75.0, "linnaeus": 85.0, "(macro)": 80.0}
     assert rows["ner (one model per corpus)"] == {"bc2gm": 72.0, "(macro)": 72.0}
     assert "| single (one model per corpus) | 75.00 | 85.00 | 80.00 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_models_scored_again_only_when_newer_than_their_metrics(tmp_path):
+    import os
+
+    evaluate = _evaluate_script()
+    model = tmp_path / "ner_bc2gm" / "model-best"
+    (model / "ner").mkdir(parents=True)
+    (model / "ner" / "model").write_bytes(b"weights")
+    info = {"name": "ner_bc2gm", "model": str(model)}
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    assert not evaluate._up_to_date(info, metrics)  # never scored
+    out = metrics / "ner_bc2gm.json"
+    out.write_text("{}")
+    os.utime(model / "ner" / "model", (1, 1))
+    os.utime(model / "ner", (1, 1))
+    os.utime(model, (1, 1))
+    assert evaluate._up_to_date(info, metrics)
+    os.utime(model / "ner" / "model")  # a later round wrote new weights
+    assert not evaluate._up_to_date(info, metrics)
