@@ -6,7 +6,8 @@ ablation-multi-long) that are neither ``spacy train`` nor an evaluation.
 
 * max-positive: MODEL (a trained sru_ner pipeline) saved to OUTPUT with the
   component's ``max_positive = 1`` (at most one label per span, the most
-  probable), to be evaluated as the model ``<name>_maxpos1``.
+  probable), to be evaluated as the model ``<name>_maxpos1``; ``--value none``
+  (every label above the threshold) or another number instead.
 * table: the markdown table of test P / R / F per corpus of every model under
   OUT_DIR with an evaluation in ``OUT_DIR/eval/<name>.json`` (``python -m
   spacy_sru_ner evaluate``), its training seconds and updates; printed and
@@ -45,15 +46,25 @@ CORPORA = [
 ]
 
 
-def set_max_positive(model: Path, output: Path) -> None:
-    """Save ``model`` to ``output`` with the sru_ner component's max_positive = 1."""
+def set_max_positive(model: Path, output: Path, value: Optional[int] = 1) -> None:
+    """Save ``model`` to ``output`` with the sru_ner component's max_positive =
+    ``value`` (None: every label above the threshold)."""
     import spacy
 
     nlp = spacy.load(model)
-    nlp.get_pipe("sru_ner").cfg["max_positive"] = 1
-    nlp.get_pipe_config("sru_ner")["max_positive"] = 1
+    nlp.get_pipe("sru_ner").cfg["max_positive"] = value
+    nlp.get_pipe_config("sru_ner")["max_positive"] = value
     nlp.to_disk(output)
-    print(f"✔ {model} with max_positive = 1: {output}")
+    print(f"✔ {model} with max_positive = {value}: {output}")
+
+
+def _max_positive_value(text: str) -> Optional[int]:
+    if text.lower() in ("none", "null"):
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"max_positive must be 'none' or >= 1, got {text}")
+    return value
 
 
 def _pipeline(out: Path, key: str) -> Path:
@@ -114,15 +125,16 @@ def table(out: Path) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    max_positive = commands.add_parser("max-positive", help="save MODEL with max_positive = 1 to OUTPUT")
+    max_positive = commands.add_parser("max-positive", help="save MODEL with max_positive = 1 (--value) to OUTPUT")
     max_positive.add_argument("model", type=Path)
     max_positive.add_argument("output", type=Path)
+    max_positive.add_argument("--value", type=_max_positive_value, default=1, help="a number >= 1, or 'none'")
     summary = commands.add_parser("table", help="markdown table of the evaluations under OUT_DIR")
     summary.add_argument("out_dir", type=Path)
     summary.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     if args.command == "max-positive":
-        set_max_positive(args.model, args.output)
+        set_max_positive(args.model, args.output, args.value)
         return
     text = table(args.out_dir)
     print(text, end="")

@@ -455,3 +455,14 @@ def test_smoke_workflow(fixture_data, tmp_path):
     assert (smoke / "curves" / "curves.png").stat().st_size > 0
     wheel = Path((smoke / "packages" / "sru_ner_biomed.wheel.txt").read_text(encoding="utf8").strip())
     assert wheel.is_file() and wheel.name.startswith("en_sru_ner_biomed-0.1.0-") and wheel.suffix == ".whl"
+
+
+def test_ablation_max_positive_value():
+    """scripts/ablation.py max-positive --value: a number >= 1, or none (every label kept)."""
+    import argparse
+
+    ablation = _project_script("ablation")
+    assert ablation._max_positive_value("none") is None and ablation._max_positive_value("null") is None
+    assert ablation._max_positive_value("2") == 2
+    with pytest.raises(argparse.ArgumentTypeError, match="'none' or >= 1"):
+        ablation._max_positive_value("0")
