@@ -70,7 +70,8 @@ def training_command(model: Path) -> Optional[str]:
 
     for folder in (model.parent, model.parent.parent):
         rounds = folder / "rounds.json"
-        command = srsly.read_json(rounds).get("command") if rounds.is_file() else None
+        state = srsly.read_json(rounds) if rounds.is_file() else {}
+        command = " && ".join(state.get("commands") or []) or state.get("command")
         if command:
             return command
         info = folder / "project_model.json"

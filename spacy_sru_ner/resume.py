@@ -210,6 +210,10 @@ def train_rounds(
         + ([f"--lr-scale {lr_scale}"] if lr_scale is not None else [])
         + [f"--{key} {json.dumps(value) if not isinstance(value, str) else value}" for key, value in (overrides or {}).items()]
     )
+    # every distinct call in order (a schedule may take several, e.g. a decayed call after the first)
+    commands = state.setdefault("commands", [])
+    if not commands or commands[-1] != state["command"]:
+        commands.append(state["command"])
     # a round that was started but not recorded (the session ended) is taken as it stands
     index = len(state["rounds"])
     if round_dir(output, index).is_dir():

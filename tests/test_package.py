@@ -156,3 +156,19 @@ def test_package_installs_with_own_wheel(tiny_pipeline, tmp_path):
     assert Path(result["file"]).resolve().is_relative_to(venv.resolve()), result["file"]
     assert result["pipe"] == ["sru_ner"]
     assert [tuple(s) for s in result["spans"]] == expected
+
+
+def test_training_command_names_every_call_of_train_rounds(tmp_path):
+    """The model card's training command joins every train-rounds call (a full-rate call, then a
+    decayed one), falling back to the last command of older rounds.json files."""
+    from conftest import project_script
+
+    package = project_script("package")
+    model = tmp_path / "run" / "model-best"
+    model.mkdir(parents=True)
+    calls = ["python -m spacy_sru_ner train-rounds c.cfg run --round-steps 2000 --patience 8000",
+             "python -m spacy_sru_ner train-rounds c.cfg run --round-steps 1000 --patience 8000 --lr-scale 0.5"]
+    (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": calls[1], "commands": calls}))
+    assert package.training_command(model) == " && ".join(calls)
+    (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": calls[1]}))
+    assert package.training_command(model) == calls[1]

@@ -109,6 +109,8 @@ def test_train_rounds_cli(demo_paths, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     state = load_state(tmp_path / "out")
     assert [r["lr_scale"] for r in state["rounds"]] == [1.0, 0.25] and "--lr-scale 0.25" in state["command"]
+    assert len(state["commands"]) == 2 and "--lr-scale" not in state["commands"][0]
+    assert state["commands"][1] == state["command"]
     assert "learn_rate = 0.0005\n" in (round_dir(tmp_path / "out", 1) / "config.cfg").read_text()
 
 
