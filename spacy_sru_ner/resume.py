@@ -62,8 +62,8 @@ def scale_learn_rate(optimizer: Dict[str, Any], scale: float) -> Dict[str, Any]:
     if isinstance(rate, dict) and isinstance(rate.get("initial_rate"), (int, float)):
         return {**optimizer, "learn_rate": {**rate, "initial_rate": rate["initial_rate"] * scale}}
     raise RoundsError(
-        f"cannot scale the learning rate {rate!r}: plateau_factor needs [training.optimizer] learn_rate to be "
-        "a number or a schedule with an initial_rate (or plateau_factor 1.0)"
+        f"cannot scale the learning rate {rate!r}: plateau_factor and lr_scale need [training.optimizer] learn_rate "
+        "to be a number or a schedule with an initial_rate (or plateau_factor and lr_scale 1.0)"
     )
 
 
@@ -80,7 +80,7 @@ def round_config(
     training["max_steps"] = round_steps
     training["patience"] = 0  # the rounds count patience themselves
     training["logger"] = {"@loggers": LOGGER_NAME, "path": str(log), "progress_bar": False}
-    training["optimizer"] = scale_learn_rate(dict(training["optimizer"]), lr_scale)
+    training["optimizer"] = scale_learn_rate(training["optimizer"], lr_scale)
     cfg["training"] = training
     seed = int(cfg["system"]["seed"]) + index if isinstance(cfg["system"].get("seed"), int) else index
     cfg["system"] = {**cfg["system"], "seed": seed}
@@ -197,6 +197,8 @@ def train_rounds(
     if lr_scale is not None and lr_scale <= 0.0:
         raise RoundsError(f"lr_scale must be positive, got {lr_scale}")
     config = load_config(config_path, overrides=dict(overrides or {}), interpolate=False)
+    if plateau_factor != 1.0 or lr_scale not in (None, 1.0):
+        scale_learn_rate(config["training"]["optimizer"], 0.5)  # an unscalable rate fails now, not rounds later
     eval_frequency = int(config["training"]["eval_frequency"])
     if round_steps % eval_frequency:
         raise RoundsError(

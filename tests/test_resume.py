@@ -126,3 +126,12 @@ def test_scale_learn_rate():
     assert scale_learn_rate({"learn_rate": {"@schedules": "other"}}, 1.0) == {"learn_rate": {"@schedules": "other"}}
     with pytest.raises(RoundsError, match="cannot scale the learning rate"):
         scale_learn_rate({"learn_rate": {"@schedules": "other"}}, 0.5)
+
+
+def test_unscalable_learning_rate_fails_before_any_round(demo_paths, tmp_path):
+    schedule = {"@schedules": "compounding.v1", "start": 0.001, "stop": 0.002, "compound": 1.001}
+    overrides = {**demo_paths, **TINY, "training.optimizer.learn_rate": schedule}
+    for settings in ({"plateau_factor": 0.5}, {"lr_scale": 0.5}):
+        with pytest.raises(RoundsError, match="cannot scale the learning rate"):
+            train_rounds(DEMO_CONFIG, tmp_path / "out", round_steps=4, patience=10, overrides=overrides, **settings)
+        assert not round_dir(tmp_path / "out", 0).exists()
