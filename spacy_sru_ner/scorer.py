@@ -6,7 +6,7 @@ from spacy.scorer import PRFScore
 from spacy.training import Example
 from spacy.util import registry
 
-from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans
+from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, get_corpus_name, gold_spans
 
 SpanKey = Tuple[int, int, str]
 
@@ -31,29 +31,36 @@ def score_spans(examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY,
 
     Returns spaCy's span score names: ``spans_{key}_p``, ``_r``, ``_f`` (micro)
     and ``spans_{key}_per_type`` ({label: {"p", "r", "f"}}). Predictions of
-    labels that an example's corpus does not annotate are not scored.
+    labels that an example's corpus does not annotate are not scored. When the
+    references name their corpus (the multi-corpus reader does), also
+    ``spans_{key}_per_corpus`` ({corpus: {"p", "r", "f"}}), e.g. to follow each
+    corpus's dev F in a multi-corpus model's training log.
     """
     micro = PRFScore()
     per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
+    per_corpus: Dict[str, PRFScore] = defaultdict(PRFScore)
     for example in examples:
         gold, pred = _example_spans(example, spans_key)
+        corpus = get_corpus_name(example.reference)
+        scores = [micro] if corpus is None else [micro, per_corpus[corpus]]
         for span in pred:
-            if span in gold:
-                micro.tp += 1
-                per_type[span[2]].tp += 1
-            else:
-                micro.fp += 1
-                per_type[span[2]].fp += 1
+            hit = span in gold
+            for score in scores + [per_type[span[2]]]:
+                score.tp += hit
+                score.fp += not hit
         for span in gold - pred:
-            micro.fn += 1
-            per_type[span[2]].fn += 1
+            for score in scores + [per_type[span[2]]]:
+                score.fn += 1
     prefix = f"spans_{spans_key}"
-    return {
+    result: Dict[str, Any] = {
         f"{prefix}_p": micro.precision,
         f"{prefix}_r": micro.recall,
         f"{prefix}_f": micro.fscore,
         f"{prefix}_per_type": {label: score.to_dict() for label, score in sorted(per_type.items())},
     }
+    if per_corpus:
+        result[f"{prefix}_per_corpus"] = {name: score.to_dict() for name, score in sorted(per_corpus.items())}
+    return result
 
 
 @registry.scorers("spacy_sru_ner.span_scorer.v1")

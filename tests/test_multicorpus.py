@@ -280,3 +280,34 @@ def test_evaluate_prefixed_labels(tmp_path):
     assert prefixed["chem"]["labels"] == ["chem$Chemical"] and prefixed["dis"]["labels"] == ["dis$Disease"]
     plain = evaluate_corpora(nlp, files)
     assert plain["macro"]["f"] == 0.0 and plain["corpora"]["chem"]["labels"] == ["Chemical"]
+
+
+def test_span_scorer_per_corpus():
+    """The span scorer adds P/R/F per corpus when the references name their corpus."""
+    from spacy.training import Example
+
+    from spacy_sru_ner.contract import set_corpus_name
+    from spacy_sru_ner.scorer import score_spans
+
+    nlp = spacy.blank("en")
+
+    def example(corpus, gold, pred):
+        reference, predicted = nlp.make_doc("aspirin induced asthma"), nlp.make_doc("aspirin induced asthma")
+        reference.spans["sru_ner"] = [Span(reference, s, e, label=l) for s, e, l in gold]
+        predicted.spans["sru_ner"] = [Span(predicted, s, e, label=l) for s, e, l in pred]
+        if corpus is not None:
+            set_corpus_name(reference, corpus)
+        return Example(predicted, reference)
+
+    examples = [
+        example("chem", [(0, 1, "Chemical")], [(0, 1, "Chemical")]),
+        example("dis", [(2, 3, "Disease")], [(1, 3, "Disease")]),
+        example("dis", [(2, 3, "Disease")], [(2, 3, "Disease")]),
+    ]
+    scores = score_spans(examples, "sru_ner")
+    assert scores["spans_sru_ner_per_corpus"]["chem"] == {"p": 1.0, "r": 1.0, "f": 1.0}
+    assert scores["spans_sru_ner_per_corpus"]["dis"]["p"] == 0.5 and scores["spans_sru_ner_per_corpus"]["dis"]["r"] == 0.5
+    assert scores["spans_sru_ner_p"] == pytest.approx(2 / 3) and scores["spans_sru_ner_r"] == pytest.approx(2 / 3)
+    # without corpus names: no per-corpus scores, the same micro scores
+    unnamed = score_spans([example(None, [(0, 1, "Chemical")], [(0, 1, "Chemical")])], "sru_ner")
+    assert "spans_sru_ner_per_corpus" not in unnamed and unnamed["spans_sru_ner_f"] == 1.0
