@@ -209,6 +209,8 @@ def train_rounds(
     state = load_state(output)
     state["command"] = " ".join(
         [f"python -m spacy_sru_ner train-rounds {config_path} {output} --round-steps {round_steps} --patience {patience}"]
+        + ([f"--max-rounds {max_rounds}"] if max_rounds != 1 else [])
+        + ([f"--plateau-factor {plateau_factor}"] if plateau_factor != 1.0 else [])
         + ([f"--lr-scale {lr_scale}"] if lr_scale is not None else [])
         + [f"--{key} {json.dumps(value) if not isinstance(value, str) else value}" for key, value in (overrides or {}).items()]
     )

@@ -76,6 +76,7 @@ def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
     assert state["rounds"][1]["best_score"] <= state["rounds"][0]["best_score"]
     assert [r["lr_scale"] for r in state["rounds"]] == [1.0, 1.0, 0.5]
     assert "learn_rate = 0.001\n" in (round_dir(out, 2) / "config.cfg").read_text()
+    assert "--plateau-factor 0.5" in state["command"] and "--max-rounds" not in state["command"]
     # patience: no round starts once the best score is `patience` updates old
     state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
     if not state["converged"]:  # the best score was the last evaluation four times in a row
@@ -83,6 +84,7 @@ def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
     assert state["rounds"][-1]["end_step"] - state["best_step"] >= 1
     rounds = len(state["rounds"])
     state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
+    assert "--max-rounds 4" in state["command"]
     assert len(state["rounds"]) == rounds and load_state(out)["converged"]
 
 
@@ -111,6 +113,8 @@ def test_train_rounds_cli(demo_paths, tmp_path):
     assert [r["lr_scale"] for r in state["rounds"]] == [1.0, 0.25] and "--lr-scale 0.25" in state["command"]
     assert len(state["commands"]) == 2 and "--lr-scale" not in state["commands"][0]
     assert state["commands"][1] == state["command"]
+    # every option that changes the training is in the recorded command; defaults are left out
+    assert "--plateau-factor" not in state["command"] and "--max-rounds" not in state["command"]
     assert "learn_rate = 0.0005\n" in (round_dir(tmp_path / "out", 1) / "config.cfg").read_text()
 
 
