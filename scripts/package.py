@@ -82,8 +82,34 @@ def training_command(model: Path) -> Optional[str]:
     return None
 
 
+def training_rounds(model: Path) -> List[Dict[str, Any]]:
+    """The rounds train-rounds recorded next to a trained model (rounds.json), if any."""
+    import srsly
+
+    for folder in (model.parent, model.parent.parent):
+        if (folder / "rounds.json").is_file():
+            return list(srsly.read_json(folder / "rounds.json").get("rounds", []))
+    return []
+
+
+def schedule_lines(rounds: List[Dict[str, Any]]) -> List[str]:
+    """The model card's training schedule: one row per train-rounds round."""
+    if not rounds:
+        return []
+    lines = ["", "Training schedule (`train-rounds`; each round continues from the last saved pipeline):", "",
+             "| round | updates | learning rate (× the config's) | best dev F (at update) |", "|---|---|---|---|"]
+    for r in rounds:
+        best = f"{100 * r['best_score']:.1f} ({r['best_step']:,})" if r.get("best_score") is not None else ""
+        lines.append(f"| {r['round']} | {r['start_step']:,}-{r['end_step']:,} | {r.get('lr_scale', 1.0):g} | {best} |")
+    return lines
+
+
 def model_card(
-    meta: Dict[str, Any], metrics: Optional[Dict[str, Any]], speed: Optional[float], command: Optional[str]
+    meta: Dict[str, Any],
+    metrics: Optional[Dict[str, Any]],
+    speed: Optional[float],
+    command: Optional[str],
+    rounds: Optional[List[Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """``meta`` with the model card: description, sources, licence, performance."""
     meta = dict(meta)
@@ -123,6 +149,7 @@ def model_card(
         performance["speed"] = speed
     if command:
         lines += ["", f"Trained with: `{command}`"]
+    lines += schedule_lines(rounds or [])
     meta["description"] = "\n".join(lines)
     if sources:
         meta["sources"] = sources
@@ -159,7 +186,8 @@ def package_model(
         own = f"{OWN_DIST}{util.get_minor_version_range(spacy_sru_ner.__version__)}"
         print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
-    meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed, command or training_command(model))
+    meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed, command or training_command(model),
+                      training_rounds(model))
     meta_path = output_dir / f"{name}.meta.json"
     srsly.write_json(meta_path, meta)
     lang = meta.get("lang", "en")

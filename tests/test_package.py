@@ -172,3 +172,23 @@ def test_training_command_names_every_call_of_train_rounds(tmp_path):
     assert package.training_command(model) == " && ".join(calls)
     (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": calls[1]}))
     assert package.training_command(model) == calls[1]
+
+
+def test_model_card_lists_the_training_rounds(tmp_path):
+    """The model card shows train-rounds' schedule: updates, learning-rate scale and best dev F per round."""
+    from conftest import project_script
+
+    package = project_script("package")
+    model = tmp_path / "run" / "model-best"
+    model.mkdir(parents=True)
+    rounds = [
+        {"round": 0, "start_step": 0, "end_step": 4000, "lr_scale": 1.0, "best_score": 0.689, "best_step": 4000},
+        {"round": 1, "start_step": 4000, "end_step": 7000, "lr_scale": 0.5, "best_score": 0.742, "best_step": 6000},
+    ]
+    (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": "c", "rounds": rounds}))
+    assert [(r["round"], r["end_step"], r["lr_scale"]) for r in package.training_rounds(model)] == [(0, 4000, 1.0), (1, 7000, 0.5)]
+    card = package.model_card({"labels": {"sru_ner": ["Gene"]}}, None, None, "c", package.training_rounds(model))
+    assert "| 0 | 0-4,000 | 1 | 68.9 (4,000) |" in card["description"]
+    assert "| 1 | 4,000-7,000 | 0.5 | 74.2 (6,000) |" in card["description"]
+    assert package.training_rounds(tmp_path / "elsewhere" / "model-best") == []
+    assert "schedule" not in package.model_card({"labels": {}}, None, None, None)["description"]
