@@ -229,6 +229,7 @@ def plot_curves_cli(
     runs: List[str] = typer.Argument(..., help="NAME=CURVE.jsonl per run (written by spacy_sru_ner.CurveLogger.v1)"),
     title: str = typer.Option("", "--title", "-t", help="Figure title"),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Also write the last/best scores as JSON"),
+    per_corpus: bool = typer.Option(False, "--per-corpus", help="Also plot each corpus's dev F where recorded"),
 ) -> None:
     """Plot dev F against updates and against training seconds for several runs."""
     import srsly
@@ -242,7 +243,7 @@ def plot_curves_cli(
             if not sep or not name or not path:
                 raise ValueError(f"expected NAME=CURVE.jsonl, got {run!r}")
             pairs.append((name, Path(path)))
-        plot_curves(pairs, output, title)
+        plot_curves(pairs, output, title, per_corpus=per_corpus)
         rows = summarize_curves(pairs)
         for row in rows:
             last, best = row["last"], row["best"]

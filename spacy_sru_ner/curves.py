@@ -109,9 +109,23 @@ def f_score(record: Dict[str, Any]) -> float:
     return float(record["score"])
 
 
-def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: str = "") -> Path:
+def corpus_f_scores(record: Dict[str, Any]) -> Dict[str, float]:
+    """The record's dev F per corpus (``spans_<key>_per_corpus``, written by
+    the span scorer for multi-corpus dev sets); empty if not recorded."""
+    scores = record.get("scores") or {}
+    for key, value in scores.items():
+        if key.startswith("spans_") and key.endswith("_per_corpus") and isinstance(value, dict):
+            return {name: float(prf["f"]) for name, prf in value.items()}
+    return {}
+
+
+def plot_curves(
+    runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: str = "", per_corpus: bool = False
+) -> Path:
     """Plot dev F (in %, see :func:`f_score`) of each ``(name, curve file)``
-    against updates and against training seconds, side by side, as a PNG."""
+    against updates and against training seconds, side by side, as a PNG.
+    ``per_corpus``: also each corpus's dev F (dashed), at the evaluations that
+    recorded it (:func:`corpus_f_scores`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,6 +137,14 @@ def plot_curves(runs: Sequence[Tuple[str, PathLike]], output: PathLike, title: s
         scores = [100 * f_score(r) for r in records]
         by_step.plot([r["step"] for r in records], scores, marker=".", label=name)
         by_time.plot([r["train_seconds"] for r in records], scores, marker=".", label=name)
+        if per_corpus:
+            corpora = sorted({c for r in records for c in corpus_f_scores(r)})
+            for corpus in corpora:
+                points = [(r["step"], r["train_seconds"], 100 * corpus_f_scores(r)[corpus])
+                          for r in records if corpus in corpus_f_scores(r)]
+                steps, seconds, values = zip(*points)
+                by_step.plot(steps, values, linestyle="--", linewidth=1, label=f"{name}: {corpus}")
+                by_time.plot(seconds, values, linestyle="--", linewidth=1, label=f"{name}: {corpus}")
     by_step.set_xlabel("updates")
     by_time.set_xlabel("training seconds (evaluation excluded)")
     by_step.set_ylabel("dev F (%)")

@@ -91,3 +91,33 @@ def test_plot_curves_reports_a_bad_curve_file(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1 and f"{bad}:2" in result.stderr
+
+
+def test_plot_curves_per_corpus(tmp_path):
+    """--per-corpus adds a dashed line per corpus where the evaluations recorded one."""
+    from spacy_sru_ner.curves import corpus_f_scores, plot_curves
+
+    records = [
+        {"step": 0, "train_seconds": 0.0, "score": 0.1, "scores": {"spans_sru_ner_f": 0.1}},
+        {"step": 100, "train_seconds": 5.0, "score": 0.5, "scores": {
+            "spans_sru_ner_f": 0.5,
+            "spans_sru_ner_per_corpus": {"bc2gm": {"p": 0.4, "r": 0.4, "f": 0.4}, "linnaeus": {"p": 1, "r": 0.5, "f": 0.6}}}},
+    ]
+    curve = tmp_path / "multi.jsonl"
+    curve.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert corpus_f_scores(records[0]) == {} and corpus_f_scores(records[1]) == {"bc2gm": 0.4, "linnaeus": 0.6}
+    import matplotlib.pyplot as plt
+
+    shown = {}
+    original = plt.Axes.plot
+
+    def spy(ax, *args, **kwargs):
+        shown.setdefault(kwargs.get("label"), list(args[1]))
+        return original(ax, *args, **kwargs)
+
+    plt.Axes.plot = spy
+    try:
+        assert plot_curves([("multi", curve)], tmp_path / "c.png", per_corpus=True).stat().st_size > 0
+    finally:
+        plt.Axes.plot = original
+    assert shown == {"multi": [10.0, 50.0], "multi: bc2gm": [40.0], "multi: linnaeus": [60.0]}
