@@ -134,11 +134,13 @@ def evaluate_model(info: Dict[str, Any], metrics_dir: Path, *, gpu_id: int = -1)
 
 
 def _up_to_date(info: Dict[str, Any], metrics_dir: Path) -> bool:
-    """Whether ``METRICS/<name>.json`` is newer than the model (then it is not scored again)."""
+    """Whether ``METRICS/<name>.json`` is newer than the model and its rounds.json (whose
+    updates and convergence the metrics record), so that it is not scored again."""
     out, model = metrics_dir / f"{info['name']}.json", Path(info["model"])
     if not out.is_file() or not model.exists():
         return False
-    newest = max(p.stat().st_mtime for p in [model, *model.rglob("*")])
+    state = model.parent / "rounds.json"
+    newest = max(p.stat().st_mtime for p in [model, *model.rglob("*"), *([state] if state.is_file() else [])])
     if out.stat().st_mtime <= newest:
         return False
     print(f"ℹ {info['name']}: {out} is newer than {model}; not scored again (--force to score it)")

@@ -66,3 +66,8 @@ def test_models_scored_again_only_when_newer_than_their_metrics(tmp_path):
     assert evaluate._up_to_date(info, metrics)
     os.utime(model / "ner" / "model")  # a later round wrote new weights
     assert not evaluate._up_to_date(info, metrics)
+    # a later round that did not beat model-best still changes the updates and convergence recorded
+    os.utime(model / "ner" / "model", (1, 1))
+    assert evaluate._up_to_date(info, metrics)
+    (model.parent / "rounds.json").write_text("{}")
+    assert not evaluate._up_to_date(info, metrics)
