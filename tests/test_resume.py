@@ -58,6 +58,16 @@ def test_rounds_continue_from_the_last_model(demo_paths, tmp_path):
     assert spacy.load(out / "model-best").pipe_names == ["sru_ner"]
     assert state["command"].startswith(f"python -m spacy_sru_ner train-rounds {DEMO_CONFIG} {out} --round-steps 8")
     assert f"--paths.train {demo_paths['paths.train']}" in state["command"]
+    # scripts/round_scores.py: each round's model-last scored per corpus
+    from conftest import project_script
+    from spacy_sru_ner.evaluate import evaluate_corpora
+
+    round_scores = project_script("round_scores")
+    rows = round_scores.round_scores(out, [demo_paths["paths.dev"]])
+    assert [(r["round"], r["end_step"], r["lr_scale"]) for r in rows] == [(0, 8, 1.0), (1, 16, 1.0)]
+    expected = evaluate_corpora(spacy.load(out / "model-last"), [demo_paths["paths.dev"]])["corpora"]
+    assert rows[1]["f"] == {name: corpus["f"] for name, corpus in expected.items()} and len(expected) == 1
+    assert round_scores.markdown(rows).splitlines()[2].startswith("| 0 | 8 | 1 | ")
 
 
 def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
