@@ -249,7 +249,7 @@ def train_rounds(
         print(f"✔ round {index}: updates {record['start_step']}-{record['end_step']}, best dev {record['best_score']:.4f} "
               f"(overall {state['best_score']:.4f} at update {state['best_step']})")
         index += 1
-    if _patience_spent(state, patience):
-        state["converged"] = True
+    # converged with respect to this call's patience (a call with a larger patience goes on)
+    state["converged"] = _patience_spent(state, patience)
     _save_state(output, state)
     return state

@@ -96,6 +96,9 @@ def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
     state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
     assert "--max-rounds 4" in state["command"]
     assert len(state["rounds"]) == rounds and load_state(out)["converged"]
+    # a larger patience goes on training, and the state no longer says converged
+    state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1000, overrides=overrides)
+    assert len(state["rounds"]) == rounds + 1 and not load_state(out)["converged"]
 
 
 def test_round_steps_must_be_a_multiple_of_eval_frequency(demo_paths, tmp_path):
