@@ -12,6 +12,8 @@ doc's corpus name and annotated labels, and interleaves the corpora
 ("proportional": all examples shuffled together; "uniform": each corpus
 equally likely, sampled with replacement).
 """
+import bisect
+import itertools
 import logging
 import random
 from contextlib import contextmanager
@@ -228,6 +230,7 @@ class MultiCorpus:
         prefix_labels: bool = False,
         sampling: str = "proportional",
         mention_fraction: Optional[float] = None,
+        corpus_weights: Optional[Mapping[str, float]] = None,
         max_length: int = 0,
         limit: int = 0,
         shuffle: bool = True,
@@ -244,6 +247,15 @@ class MultiCorpus:
                 )
             if not 0.0 <= mention_fraction <= 1.0:
                 raise ValueError(f"MultiCorpus: mention_fraction must be in [0, 1], got {mention_fraction}.")
+        if corpus_weights:
+            if sampling != "uniform":
+                raise ValueError(
+                    "MultiCorpus: corpus_weights needs sampling = \"uniform\" (proportional epochs use "
+                    f"every example once); got sampling = {sampling!r}."
+                )
+            bad = {name: w for name, w in corpus_weights.items() if not w >= 0.0}
+            if bad:
+                raise ValueError(f"MultiCorpus: corpus_weights must be >= 0, got {bad}.")
         if max_length < 0 or limit < 0:
             raise ValueError(f"MultiCorpus: max_length and limit must be >= 0, got {max_length} and {limit}.")
         skipped = [name for name, path in paths.items() if path is None or str(path) == ""]
@@ -261,6 +273,17 @@ class MultiCorpus:
             if PREFIX_SEP in name and prefix_labels:
                 raise ValueError(f"MultiCorpus: corpus name {name!r} must not contain {PREFIX_SEP!r}.")
             resolve_spacy_files(path, name)  # fail early, naming the file
+        unknown = sorted(set(corpus_weights or {}) - set(paths))
+        if unknown:
+            raise ValueError(
+                f"MultiCorpus: corpus_weights has entries for unknown corpora {unknown}; "
+                f"the corpora are {sorted(paths)}."
+            )
+        self.corpus_weights: Optional[List[float]] = None
+        if corpus_weights:
+            self.corpus_weights = [float(corpus_weights.get(name, 1.0)) for name in self.paths]
+            if not any(self.corpus_weights):
+                raise ValueError(f"MultiCorpus: corpus_weights are all 0 for the corpora {sorted(self.paths)}.")
         label_maps = dict(label_maps or {})
         unknown = sorted(set(label_maps) - set(paths))
         if unknown:
@@ -313,13 +336,20 @@ class MultiCorpus:
         the indices of its docs with and without a mention (used with
         ``mention_fraction``)."""
         if self.sampling == "uniform":
-            non_empty = [c for c, size in enumerate(sizes) if size > 0]
+            weights = self.corpus_weights
+            non_empty = [c for c, size in enumerate(sizes) if size > 0 and (weights is None or weights[c] > 0)]
             if not non_empty:
                 return []
             n = max(1, round(sum(sizes[c] for c in non_empty) / len(non_empty)))
+            cum = None
+            if weights is not None:
+                cum = list(itertools.accumulate(weights[c] for c in non_empty))
             pairs = []
             for _ in range(n):
-                c = non_empty[rng.randrange(len(non_empty))]
+                if cum is None:
+                    c = non_empty[rng.randrange(len(non_empty))]
+                else:
+                    c = non_empty[min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(non_empty) - 1)]
                 if pools is None or self.mention_fraction is None:
                     pairs.append((c, rng.randrange(sizes[c])))
                     continue
@@ -362,6 +392,7 @@ def create_multi_corpus_reader(
     prefix_labels: bool = False,
     sampling: str = "proportional",
     mention_fraction: Optional[float] = None,
+    corpus_weights: Optional[Dict[str, float]] = None,
     max_length: int = 0,
     limit: int = 0,
     shuffle: bool = True,
@@ -387,7 +418,10 @@ def create_multi_corpus_reader(
         its docs without); null keeps the corpus's own share. Corpora with
         sparse mentions (LINNAEUS: 13% of sentences) then contribute more
         positives per update.
-    max_length: docs of at least this many tokens are split into sentences
+    corpus_weights: with "uniform" sampling, corpus name -> relative weight
+        of its draws (corpora not named weigh 1.0; 0 leaves a corpus out of
+        training draws), e.g. {"bc2gm": 2.0} gives BC2GM 2 of every 6 draws
+        among five corpora. null or {} = every corpus equally often. docs of at least this many tokens are split into sentences
         (shorter ones kept), as in ``spacy.Corpus.v1``; 0 = no limit.
     limit: read only the first ``limit`` docs of each corpus; 0 = all.
     shuffle: shuffle proportional epochs (use false for dev sets).
@@ -404,6 +438,7 @@ def create_multi_corpus_reader(
         prefix_labels=prefix_labels,
         sampling=sampling,
         mention_fraction=mention_fraction,
+        corpus_weights=corpus_weights,
         max_length=max_length,
         limit=limit,
         shuffle=shuffle,

@@ -34,7 +34,10 @@ def score_spans(examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY,
     labels that an example's corpus does not annotate are not scored. When the
     references name their corpus (the multi-corpus reader does), also
     ``spans_{key}_per_corpus`` ({corpus: {"p", "r", "f"}}), e.g. to follow each
-    corpus's dev F in a multi-corpus model's training log.
+    corpus's dev F in a multi-corpus model's training log, and
+    ``spans_{key}_corpus_macro_f``, the mean of the corpora's F: weight it in
+    ``[training.score_weights]`` to select checkpoints (and count patience) by
+    the macro-F over corpora instead of the micro-F over all mentions.
     """
     micro = PRFScore()
     per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
@@ -60,6 +63,7 @@ def score_spans(examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY,
     }
     if per_corpus:
         result[f"{prefix}_per_corpus"] = {name: score.to_dict() for name, score in sorted(per_corpus.items())}
+        result[f"{prefix}_corpus_macro_f"] = sum(score.fscore for score in per_corpus.values()) / len(per_corpus)
     return result
 
 

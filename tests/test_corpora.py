@@ -194,6 +194,32 @@ def test_mention_fraction_oversamples_docs_with_mentions(tmp_path):
         MultiCorpus(paths, sampling="uniform", mention_fraction=1.5)
 
 
+def test_corpus_weights_shift_the_draws(corpora):
+    nlp = spacy.blank("en")
+
+    def gene_share(reader):
+        counts = Counter(get_corpus_name(eg.reference) for _ in range(400) for eg in reader(nlp))
+        return counts["gene"] / sum(counts.values())
+
+    assert 0.45 < gene_share(MultiCorpus(corpora, sampling="uniform", seed=0)) < 0.55
+    # gene weighs 3, chem (not named) 1: three of every four draws
+    assert 0.70 < gene_share(MultiCorpus(corpora, sampling="uniform", corpus_weights={"gene": 3.0}, seed=0)) < 0.80
+    # weight 0 leaves a corpus out of the draws; the epoch is the mean size of those drawn
+    only_chem = MultiCorpus(corpora, sampling="uniform", corpus_weights={"gene": 0.0}, seed=0)
+    assert gene_share(only_chem) == 0.0 and len(list(only_chem(nlp))) == 8
+    # no weights and empty weights draw the same sample as before the option existed
+    plain = texts(MultiCorpus(corpora, sampling="uniform", seed=5)(nlp))
+    assert texts(MultiCorpus(corpora, sampling="uniform", corpus_weights={}, seed=5)(nlp)) == plain
+    with pytest.raises(ValueError, match="unknown corpora"):
+        MultiCorpus(corpora, sampling="uniform", corpus_weights={"genes": 2.0})
+    with pytest.raises(ValueError, match="uniform"):
+        MultiCorpus(corpora, corpus_weights={"gene": 2.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        MultiCorpus(corpora, sampling="uniform", corpus_weights={"gene": -1.0})
+    with pytest.raises(ValueError, match="all 0"):
+        MultiCorpus(corpora, sampling="uniform", corpus_weights={"gene": 0.0, "chem": 0.0})
+
+
 def test_seeded_determinism(corpora):
     nlp = spacy.blank("en")
     for sampling in ("proportional", "uniform"):

@@ -308,6 +308,9 @@ def test_span_scorer_per_corpus():
     assert scores["spans_sru_ner_per_corpus"]["chem"] == {"p": 1.0, "r": 1.0, "f": 1.0}
     assert scores["spans_sru_ner_per_corpus"]["dis"]["p"] == 0.5 and scores["spans_sru_ner_per_corpus"]["dis"]["r"] == 0.5
     assert scores["spans_sru_ner_p"] == pytest.approx(2 / 3) and scores["spans_sru_ner_r"] == pytest.approx(2 / 3)
+    # macro over corpora: (1.0 + 0.5) / 2, where the micro-F is 2/3
+    assert scores["spans_sru_ner_corpus_macro_f"] == pytest.approx(0.75)
     # without corpus names: no per-corpus scores, the same micro scores
     unnamed = score_spans([example(None, [(0, 1, "Chemical")], [(0, 1, "Chemical")])], "sru_ner")
-    assert "spans_sru_ner_per_corpus" not in unnamed and unnamed["spans_sru_ner_f"] == 1.0
+    assert "spans_sru_ner_per_corpus" not in unnamed and "spans_sru_ner_corpus_macro_f" not in unnamed
+    assert unnamed["spans_sru_ner_f"] == 1.0
