@@ -2,7 +2,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import spacy
 
 from spacy_sru_ner.convert import convert_file
@@ -121,3 +123,27 @@ def test_plot_curves_per_corpus(tmp_path):
     finally:
         plt.Axes.plot = original
     assert shown == {"multi": [10.0, 50.0], "multi: bc2gm": [40.0], "multi: linnaeus": [60.0]}
+
+
+def test_compare_evals_table(tmp_path):
+    """scripts/compare_evals.py: one row per evaluation, P / R / F per corpus and the macro-F."""
+    from conftest import project_script
+
+    compare = project_script("compare_evals")
+
+    def write(name, scores):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"corpora": {c: {"p": p, "r": r, "f": f} for c, (p, r, f) in scores.items()}}))
+        return path
+
+    a = write("a", {"bc2gm": (0.5, 0.5, 0.5), "linnaeus": (1.0, 0.5, 0.6)})
+    b = write("b", {"bc2gm": (0.75, 0.75, 0.75)})
+    text = compare.table([("base", a), ("more bc2gm", b)])
+    lines = text.splitlines()
+    assert lines[0] == "| model | bc2gm | linnaeus | macro-F |"
+    assert lines[2] == "| base | 50.0 / 50.0 / 50.0 | 100.0 / 50.0 / 60.0 | **55.0** |"
+    assert lines[3] == "| more bc2gm | 75.0 / 75.0 / 75.0 | – | – |"
+    assert compare.table([("base", a)], f_only=True).splitlines()[2] == "| base | 50.0 | 60.0 | **55.0** |"
+    assert compare._parse("x=y=z.json") == ("x=y", Path("z.json"))
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        compare.table([("gone", tmp_path / "missing.json")])
