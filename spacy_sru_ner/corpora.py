@@ -421,7 +421,8 @@ def create_multi_corpus_reader(
     corpus_weights: with "uniform" sampling, corpus name -> relative weight
         of its draws (corpora not named weigh 1.0; 0 leaves a corpus out of
         training draws), e.g. {"bc2gm": 2.0} gives BC2GM 2 of every 6 draws
-        among five corpora. null or {} = every corpus equally often. docs of at least this many tokens are split into sentences
+        among five corpora. null or {} = every corpus equally often.
+    max_length: docs of at least this many tokens are split into sentences
         (shorter ones kept), as in ``spacy.Corpus.v1``; 0 = no limit.
     limit: read only the first ``limit`` docs of each corpus; 0 = all.
     shuffle: shuffle proportional epochs (use false for dev sets).
