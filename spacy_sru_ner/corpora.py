@@ -12,7 +12,6 @@ doc's corpus name and annotated labels, and interleaves the corpora
 ("proportional": all examples shuffled together; "uniform": each corpus
 equally likely, sampled with replacement).
 """
-import bisect
 import itertools
 import logging
 import random
@@ -213,6 +212,15 @@ def make_example(nlp, reference: Doc) -> Example:
 # The reader
 
 
+def _check_known_corpora(option: str, entries: Mapping[str, object], paths: Mapping[str, object]) -> None:
+    """Raise if ``entries`` (a per-corpus setting) names a corpus not in ``paths``."""
+    unknown = sorted(set(entries) - set(paths))
+    if unknown:
+        raise ValueError(
+            f"MultiCorpus: {option} has entries for unknown corpora {unknown}; the corpora are {sorted(paths)}."
+        )
+
+
 class MultiCorpus:
     """Interleave several ``.spacy`` corpora as training or evaluation Examples.
 
@@ -273,24 +281,14 @@ class MultiCorpus:
             if PREFIX_SEP in name and prefix_labels:
                 raise ValueError(f"MultiCorpus: corpus name {name!r} must not contain {PREFIX_SEP!r}.")
             resolve_spacy_files(path, name)  # fail early, naming the file
-        unknown = sorted(set(corpus_weights or {}) - set(paths))
-        if unknown:
-            raise ValueError(
-                f"MultiCorpus: corpus_weights has entries for unknown corpora {unknown}; "
-                f"the corpora are {sorted(paths)}."
-            )
+        _check_known_corpora("corpus_weights", corpus_weights or {}, paths)
         self.corpus_weights: Optional[List[float]] = None
         if corpus_weights:
             self.corpus_weights = [float(corpus_weights.get(name, 1.0)) for name in self.paths]
             if not any(self.corpus_weights):
                 raise ValueError(f"MultiCorpus: corpus_weights are all 0 for the corpora {sorted(self.paths)}.")
         label_maps = dict(label_maps or {})
-        unknown = sorted(set(label_maps) - set(paths))
-        if unknown:
-            raise ValueError(
-                f"MultiCorpus: label_maps has entries for unknown corpora {unknown}; "
-                f"the corpora are {sorted(paths)}."
-            )
+        _check_known_corpora("label_maps", label_maps, paths)
         self.label_maps: Dict[str, Dict[str, Optional[str]]] = {
             name: dict(label_maps.get(name) or {}) for name in self.paths
         }
@@ -341,15 +339,13 @@ class MultiCorpus:
             if not non_empty:
                 return []
             n = max(1, round(sum(sizes[c] for c in non_empty) / len(non_empty)))
-            cum = None
-            if weights is not None:
-                cum = list(itertools.accumulate(weights[c] for c in non_empty))
+            cum = None if weights is None else list(itertools.accumulate(weights[c] for c in non_empty))
             pairs = []
             for _ in range(n):
                 if cum is None:
                     c = non_empty[rng.randrange(len(non_empty))]
                 else:
-                    c = non_empty[min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(non_empty) - 1)]
+                    c = rng.choices(non_empty, cum_weights=cum)[0]
                 if pools is None or self.mention_fraction is None:
                     pairs.append((c, rng.randrange(sizes[c])))
                     continue
