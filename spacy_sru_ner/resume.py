@@ -108,7 +108,14 @@ def _record_round(
 ) -> Dict[str, Any]:
     """Add round ``index`` (finished or interrupted) to ``state`` from its curve;
     without a better dev score, the learning rate of later rounds is scaled by
-    ``plateau_factor``."""
+    ``plateau_factor``.
+
+    A round that continues from a saved pipeline is first evaluated after one
+    update: that scores the pipeline it started from, not what the round learned
+    (with ``use_averages``, Thinc's running average starts at zero, so it scores
+    the saved weights times about 0.8). It can be the best model and is kept as
+    such, but the plateau rule asks whether the round's later evaluations beat
+    the best score from before the round."""
     folder = round_dir(output, index)
     curve = _read_curve(folder / CURVE_FILE)
     if not curve or not (folder / "model-last").is_dir():
@@ -132,12 +139,14 @@ def _record_round(
     }
     state["rounds"].append(record)
     _write_curve(output, state)
-    if state["best_score"] is None or record["best_score"] > state["best_score"]:
+    before = state["best_score"]
+    trained = curve[1:] if index and len(curve) > 1 else curve
+    if before is not None and max(float(r["score"]) for r in trained) <= before:
+        state["lr_scale"] = state.get("lr_scale", 1.0) * plateau_factor
+    if before is None or record["best_score"] > before:
         state.update(best_score=record["best_score"], best_step=record["best_step"], best_round=index)
         best_dir = folder / "model-best"
         _copy_model(best_dir if best_dir.is_dir() else folder / "model-last", output / "model-best")
-    else:
-        state["lr_scale"] = state.get("lr_scale", 1.0) * plateau_factor
     _copy_model(folder / "model-last", output / "model-last")
     return record
 

@@ -152,3 +152,29 @@ def test_unscalable_learning_rate_fails_before_any_round(demo_paths, tmp_path):
         with pytest.raises(RoundsError, match="cannot scale the learning rate"):
             train_rounds(DEMO_CONFIG, tmp_path / "out", round_steps=4, patience=10, overrides=overrides, **settings)
         assert not round_dir(tmp_path / "out", 0).exists()
+
+
+def _fake_round(output, index, scores):
+    folder = round_dir(output, index)
+    (folder / "model-last").mkdir(parents=True)
+    rows = [{"step": 4 * i, "train_seconds": float(i), "score": s} for i, s in enumerate(scores)]
+    (folder / CURVE_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("scores,halved,best", [
+    ([0.7, 0.4, 0.5], True, 0.7),  # only the first evaluation (the start model after one update) beat 0.6
+    ([0.5, 0.65, 0.55], False, 0.65),  # a trained evaluation beat it
+    ([0.5, 0.6], True, 0.6),  # equal is no better
+])
+def test_plateau_rule_ignores_a_rounds_first_evaluation(tmp_path, scores, halved, best):
+    from spacy_sru_ner.resume import _record_round
+
+    state = {"rounds": [], "best_score": None, "best_step": None}
+    _fake_round(tmp_path, 0, [0.1, 0.6])
+    _record_round(tmp_path, state, 0, seconds=1.0, plateau_factor=0.5)
+    assert state["best_score"] == 0.6 and state.get("lr_scale", 1.0) == 1.0
+    _fake_round(tmp_path, 1, scores)
+    _record_round(tmp_path, state, 1, seconds=1.0, plateau_factor=0.5)
+    assert state["best_score"] == best
+    assert state.get("lr_scale", 1.0) == (0.5 if halved else 1.0)
+    assert (tmp_path / "model-best").is_dir()
