@@ -8,7 +8,7 @@ distinct TRANSITION/REDUCE actions.
 """
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 
@@ -173,19 +173,23 @@ def probs_to_spans(
     return list(_decode(steps, vocab, n_words, probs))
 
 
-def limit_labels_per_span(spans: List[ScoredSpan], max_positive: Optional[int]) -> List[ScoredSpan]:
+def limit_labels_per_span(
+    spans: List[ScoredSpan], max_positive: Optional[int], group: Optional[Callable[[str], str]] = None
+) -> List[ScoredSpan]:
     """Keep at most ``max_positive`` labels per (start, end), the highest
-    scoring ones (ties: label order); ``None`` keeps every span. Order is kept."""
+    scoring ones (ties: label order); ``None`` keeps every span. With
+    ``group`` (label -> group name) the limit holds per (start, end, group):
+    e.g. per corpus for corpus-prefixed labels. Order is kept."""
     if max_positive is None:
         return spans
-    by_span: Dict[Tuple[int, int], List[ScoredSpan]] = defaultdict(list)
+    by_span: Dict[Tuple[int, int, str], List[ScoredSpan]] = defaultdict(list)
     for span in spans:
-        by_span[span[0], span[1]].append(span)
+        by_span[span[0], span[1], group(span[2]) if group is not None else ""].append(span)
     keep = set()
-    for group in by_span.values():
-        if len(group) > max_positive:
-            group = sorted(group, key=lambda s: -s[3])[:max_positive]
-        keep.update(group)
+    for candidates in by_span.values():
+        if len(candidates) > max_positive:
+            candidates = sorted(candidates, key=lambda s: -s[3])[:max_positive]
+        keep.update(candidates)
     return [span for span in spans if span in keep]
 
 

@@ -94,6 +94,12 @@ def evaluate_cli(
     model_maps: bool = typer.Option(
         True, "--model-maps/--no-model-maps", help="Apply the label maps of the model's MultiCorpus training config"
     ),
+    max_positive: Optional[int] = typer.Option(
+        None,
+        "--max-positive",
+        min=0,
+        help="Decode with this max_positive (most labels per span; 0: no limit) instead of the model's",
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="nlp.pipe batch size"),
 ) -> None:
@@ -113,6 +119,7 @@ def evaluate_cli(
             prefix_labels=prefix_labels,
             strip_prefixes=strip_prefixes,
             model_maps=model_maps,
+            max_positive=max_positive,
             gpu_id=gpu_id,
             batch_size=batch_size,
         )

@@ -77,6 +77,11 @@ def strip_prefix(label: str) -> str:
     return label.split(PREFIX_SEP, 1)[1] if PREFIX_SEP in label else label
 
 
+def label_prefix(label: str) -> str:
+    """The corpus prefix of a label (``"BC5CDR$Disease"`` -> ``"BC5CDR"``), or ""."""
+    return label.split(PREFIX_SEP, 1)[0] if PREFIX_SEP in label else ""
+
+
 def map_label(
     label: str, label_map: Optional[LabelMap] = None, prefix: Optional[str] = None, *, drop_empty: bool = True
 ) -> Optional[str]:

@@ -228,6 +228,18 @@ def format_results(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def set_max_positive(nlp: Language, max_positive: int) -> None:
+    """Decode every ``sru_ner`` component of ``nlp`` with at most
+    ``max_positive`` labels per span (0: no limit)."""
+    from .pipe import SlotNER
+
+    pipes = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, SlotNER)]
+    if not pipes:
+        raise ValueError(f"--max-positive: the pipeline has no sru_ner component ({nlp.pipe_names}).")
+    for pipe in pipes:
+        pipe.cfg["max_positive"] = max_positive or None
+
+
 def evaluate_cli_main(
     model: PathLike,
     data: Iterable[PathLike],
@@ -238,10 +250,14 @@ def evaluate_cli_main(
     prefix_labels: bool = False,
     strip_prefixes: bool = False,
     model_maps: bool = True,
+    max_positive: Optional[int] = None,
     gpu_id: int = -1,
     batch_size: int = 64,
 ) -> Dict[str, Any]:
     """Load ``model``, evaluate on ``data`` files, print tables, write JSON.
+
+    max_positive: decode every ``sru_ner`` component with this ``max_positive``
+        (0: no limit) instead of its own setting; None keeps the model's.
 
     model_maps: also apply the label maps and ``prefix_labels`` of the
         MultiCorpus reader in the model's training config (lowest precedence:
@@ -260,6 +276,8 @@ def evaluate_cli_main(
         if not path.exists():
             raise ValueError(f"{path}: file not found.")
     nlp = spacy.load(model)
+    if max_positive is not None:
+        set_max_positive(nlp, max_positive)
     if model_maps:
         config_maps, config_prefix, section = model_label_settings(nlp)
         if section is not None:
@@ -277,6 +295,8 @@ def evaluate_cli_main(
         batch_size=batch_size,
     )
     results = {"model": str(model), **results}
+    if max_positive is not None:
+        results["max_positive"] = max_positive or None
     print(format_results(results))
     for warning in results["warnings"]:
         print(f"⚠ {warning}")

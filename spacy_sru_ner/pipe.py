@@ -17,7 +17,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .actions import ActionVocab, ScoredSpan, limit_labels_per_span, probs_to_spans, spans_to_rows
-from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans
+from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix
 from .loss import exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import score_spans
@@ -115,7 +115,8 @@ def make_sru_ner(
         labels they name (``tune-threshold --per-label`` sets them on dev data).
     max_positive: most labels one span may get (as spancat's setting): where
         the decoder predicts a span with more, the most probable are kept
-        (1 for corpora whose types are disjoint; None: no limit).
+        (1 for corpora whose types are disjoint; None: no limit). With
+        corpus-prefixed labels (``BC5CDR$Disease``) the limit holds per corpus.
     write_ents: also set ``doc.ents`` to the longest non-overlapping spans.
     max_length: longest token window decoded at once; longer sentences or
         docs are split into windows and the spans merged back.
@@ -402,7 +403,8 @@ class SlotNER(TrainablePipe):
     ) -> List[List[ScoredSpan]]:
         """The spans of :meth:`predict_probs`'s output at ``threshold`` (one
         number, or one per TRANSITION/REDUCE action as :meth:`action_thresholds`),
-        at most ``max_positive`` labels per span."""
+        at most ``max_positive`` labels per span (per corpus and span for
+        corpus-prefixed labels: ``BC2GM$Gene`` does not compete with ``JNLPBA$DNA``)."""
         actions = self.actions
         max_positive = self.cfg.get("max_positive")
         return [
@@ -410,7 +412,7 @@ class SlotNER(TrainablePipe):
                 (s + offset, e + offset, label, score)
                 for offset, n_words, window_probs in windows
                 for s, e, label, score in limit_labels_per_span(
-                    probs_to_spans(window_probs, actions, threshold, n_words=n_words), max_positive
+                    probs_to_spans(window_probs, actions, threshold, n_words=n_words), max_positive, label_prefix
                 )
             ]
             for windows in probs

@@ -184,3 +184,23 @@ def test_limit_labels_per_span(spans, max_positive):
         assert len(chosen) == min(len(group), max_positive)
         dropped = [s for s in group if s not in chosen]
         assert not dropped or min(s[3] for s in chosen) >= max(s[3] for s in dropped)
+
+
+def test_limit_labels_per_span_per_corpus_prefix():
+    """With corpus-prefixed labels the limit holds per corpus: one label per corpus and span."""
+    from spacy_sru_ner.actions import limit_labels_per_span
+    from spacy_sru_ner.contract import label_prefix
+
+    spans = [
+        (0, 2, "jnlpba$DNA", 0.9),
+        (0, 2, "bc2gm$Gene", 0.8),
+        (0, 2, "jnlpba$Gene", 0.7),
+        (3, 4, "bc5cdr$Chemical", 0.6),
+        (3, 4, "bc5cdr$Disease", 0.65),
+    ]
+    assert limit_labels_per_span(spans, 1, label_prefix) == [spans[0], spans[1], spans[4]]
+    # without groups one label per span wins over all corpora
+    assert limit_labels_per_span(spans, 1) == [spans[0], spans[4]]
+    # unprefixed labels form one group: the same as no group
+    plain = [(0, 1, "A", 0.2), (0, 1, "B", 0.3)]
+    assert limit_labels_per_span(plain, 1, label_prefix) == [plain[1]]

@@ -247,6 +247,36 @@ def test_evaluate_label_map_and_names(trained, tmp_path):
     assert len(data["warnings"]) == 1 and "Drug" in data["warnings"][0]
 
 
+def test_evaluate_max_positive(trained, tmp_path):
+    """--max-positive decodes with another label limit than the model's, and says so in the JSON."""
+    from spacy_sru_ner.evaluate import set_max_positive
+
+    model, dev = trained
+    nlp = spacy.load(model)
+    assert nlp.get_pipe("sru_ner").cfg["max_positive"] is None
+    set_max_positive(nlp, 1)
+    assert nlp.get_pipe("sru_ner").cfg["max_positive"] == 1
+    pipe = nlp.get_pipe("sru_ner")
+    # at a threshold of 1e-5 spans get both labels; the limit keeps one per span
+
+    def repeated_bounds():
+        texts = [t.format(c=c, d=d) for t in TEMPLATES for c in CHEMICALS[:2] for d in DISEASES[:2]]
+        bounds = [[(s.start, s.end) for s in doc.spans["sru_ner"]] for doc in nlp.pipe(texts)]
+        return sum(len(b) - len(set(b)) for b in bounds)
+
+    pipe.cfg["threshold"] = 1e-5
+    assert repeated_bounds() == 0
+    set_max_positive(nlp, 0)
+    assert pipe.cfg["max_positive"] is None
+    assert repeated_bounds() > 0
+    with pytest.raises(ValueError, match="no sru_ner component"):
+        set_max_positive(spacy.blank("en"), 1)
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(app, ["evaluate", str(model), str(dev["chem"]), "--max-positive", "0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["max_positive"] is None
+
+
 def test_evaluate_helpers():
     assert parse_corpus_label_map("GENE=Gene, bc5cdr:Disease=Dis,x:y=") == (
         {"GENE": "Gene"},
