@@ -277,6 +277,32 @@ def test_evaluate_max_positive(trained, tmp_path):
     assert json.loads(out.read_text())["max_positive"] is None
 
 
+def test_decode_table_script(trained, tmp_path):
+    """scripts/decode_table.py scores a model per corpus with each max_positive and writes a table."""
+    import shutil
+
+    model, dev = trained
+    corpus_dir = tmp_path / "corpus"
+    for name, path in dev.items():
+        (corpus_dir / name).mkdir(parents=True)
+        shutil.copy(path, corpus_dir / name / "dev.spacy")
+    out = tmp_path / "out"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "decode_table.py"
+    command = [sys.executable, str(script), str(out), f"m={model}", "--corpora", "chem", "dis"]
+    command += ["--corpus-dir", str(corpus_dir), "--splits", "dev", "--max-positive", "1", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=SINGLE_THREAD_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    one, every = (json.loads((out / f"m_dev_mp{v}.json").read_text()) for v in (1, 0))
+    assert one["max_positive"] == 1 and every["max_positive"] is None
+    assert set(one["corpora"]) == set(every["corpora"]) == {"chem", "dis"}
+    table = (out / "summary.md").read_text().splitlines()
+    assert table[0].startswith("| model | split | max_positive | chem | dis | macro-F |")
+    assert len(table) == 4 and "| m | dev | none |" in table[3]
+    assert f"**{100 * every['macro']['f']:.2f}**" in table[3]
+    bad = subprocess.run(command[:3] + ["m=missing/model"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "model not found" in bad.stderr
+
+
 def test_evaluate_helpers():
     assert parse_corpus_label_map("GENE=Gene, bc5cdr:Disease=Dis,x:y=") == (
         {"GENE": "Gene"},
