@@ -51,9 +51,10 @@ def set_max_positive(model: Path, output: Path, value: Optional[int] = 1) -> Non
     ``value`` (None: every label above the threshold)."""
     import spacy
 
+    from spacy_sru_ner.evaluate import set_max_positive as set_component_max_positive
+
     nlp = spacy.load(model)
-    nlp.get_pipe("sru_ner").cfg["max_positive"] = value
-    nlp.get_pipe_config("sru_ner")["max_positive"] = value
+    set_component_max_positive(nlp, value or 0)
     nlp.to_disk(output)
     print(f"✔ {model} with max_positive = {value}: {output}")
 

@@ -230,14 +230,15 @@ def format_results(results: Dict[str, Any]) -> str:
 
 def set_max_positive(nlp: Language, max_positive: int) -> None:
     """Decode every ``sru_ner`` component of ``nlp`` with at most
-    ``max_positive`` labels per span (0: no limit)."""
+    ``max_positive`` labels per span (0: no limit); ``nlp.to_disk`` keeps it."""
     from .pipe import SlotNER
 
-    pipes = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, SlotNER)]
-    if not pipes:
-        raise ValueError(f"--max-positive: the pipeline has no sru_ner component ({nlp.pipe_names}).")
-    for pipe in pipes:
-        pipe.cfg["max_positive"] = max_positive or None
+    names = [name for name, pipe in nlp.pipeline if isinstance(pipe, SlotNER)]
+    if not names:
+        raise ValueError(f"max_positive: the pipeline has no sru_ner component ({nlp.pipe_names}).")
+    for name in names:
+        nlp.get_pipe(name).cfg["max_positive"] = max_positive or None
+        nlp.get_pipe_config(name)["max_positive"] = max_positive or None
 
 
 def evaluate_cli_main(

@@ -269,6 +269,10 @@ def test_evaluate_max_positive(trained, tmp_path):
     set_max_positive(nlp, 0)
     assert pipe.cfg["max_positive"] is None
     assert repeated_bounds() > 0
+    # a saved pipeline keeps the setting
+    set_max_positive(nlp, 2)
+    nlp.to_disk(tmp_path / "limited")
+    assert spacy.load(tmp_path / "limited").get_pipe("sru_ner").cfg["max_positive"] == 2
     with pytest.raises(ValueError, match="no sru_ner component"):
         set_max_positive(spacy.blank("en"), 1)
     out = tmp_path / "s.json"
