@@ -1,14 +1,17 @@
 """Package a trained pipeline as an installable wheel (``spacy package``).
 
     python scripts/package.py MODEL OUTPUT_DIR --name sru_ner_biomed --version 0.1.0 \
-        [--metrics metrics/multi.json] [--speed 9800] [--command "weasel run train-multi-rounds"]
+        [--metrics metrics/multi.json] [--speed 9800] [--command "weasel run train-multi-rounds"] \
+        [--rounds training/rounds_avg/multi_all]
 
 Model card: the package's meta.json (and the README.md that ``spacy package``
 writes from it) gets a description with the labels, the test scores per corpus
 and per label from ``--metrics`` (the JSON of ``python -m spacy_sru_ner
 evaluate``), the corpora with their sources and licences, the speed, and the
 command that trained the model (``--command``, else the one recorded next to
-the model by ``train-rounds`` or ``scripts/train.py``).
+the model by ``train-rounds`` or ``scripts/train.py``, or in ``--rounds`` for a
+copy of a train-rounds model such as a threshold-tuned one), with its schedule,
+and the decoding settings (thresholds per label, labels per span).
 
 MODEL is a pipeline folder, or a training output folder (its model-best, else
 model-last is used). Writes OUTPUT_DIR/en_<name>-<version>/ and the wheel in its
@@ -63,12 +66,18 @@ def wheel_requirements(wheel: Path) -> List[str]:
     return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
 
 
-def training_command(model: Path) -> Optional[str]:
+def _record_folders(model: Path, rounds: Optional[Path] = None) -> List[Path]:
+    """Where a model's training record lies: ``rounds`` (a train-rounds folder, for
+    a copy of its model such as a threshold-tuned one), else next to the model."""
+    return [rounds] if rounds is not None else [model.parent, model.parent.parent]
+
+
+def training_command(model: Path, rounds: Optional[Path] = None) -> Optional[str]:
     """The command recorded next to a trained model (train-rounds' rounds.json,
-    scripts/train.py's project_model.json), if any."""
+    scripts/train.py's project_model.json), or in ``rounds``, if any."""
     import srsly
 
-    for folder in (model.parent, model.parent.parent):
+    for folder in _record_folders(model, rounds):
         rounds = folder / "rounds.json"
         state = srsly.read_json(rounds) if rounds.is_file() else {}
         command = " && ".join(state.get("commands") or []) or state.get("command")
@@ -82,11 +91,11 @@ def training_command(model: Path) -> Optional[str]:
     return None
 
 
-def training_rounds(model: Path) -> List[Dict[str, Any]]:
-    """The rounds train-rounds recorded next to a trained model (rounds.json), if any."""
+def training_rounds(model: Path, rounds: Optional[Path] = None) -> List[Dict[str, Any]]:
+    """The rounds train-rounds recorded next to a trained model (rounds.json), or in ``rounds``, if any."""
     import srsly
 
-    for folder in (model.parent, model.parent.parent):
+    for folder in _record_folders(model, rounds):
         if (folder / "rounds.json").is_file():
             return list(srsly.read_json(folder / "rounds.json").get("rounds", []))
     return []
@@ -104,12 +113,45 @@ def schedule_lines(rounds: List[Dict[str, Any]]) -> List[str]:
     return lines
 
 
+def decoding_lines(model: Path) -> List[str]:
+    """The model card's decoding settings of the sru_ner component: its threshold
+    (per label where ``tune-threshold --per-label`` picked them on dev) and how many
+    labels a span may carry."""
+    import srsly
+    from spacy.util import load_config
+
+    config = load_config(model / "config.cfg", interpolate=False)
+    lines: List[str] = []
+    for name, component in config["components"].items():
+        if component.get("factory") != "sru_ner":
+            continue
+        limit = component.get("max_positive")
+        thresholds = dict(component.get("label_thresholds") or {})
+        tuned = model / "threshold.json"
+        if limit in (None, 0):
+            per_span = "every label above its threshold" if thresholds else "every label above the threshold"
+        else:
+            per_span = "at most one label" if limit == 1 else f"at most {limit} labels"
+        line = f"Decoding (`{name}`): {per_span} per span"
+        picked = " picked on the dev sets by `tune-threshold`" if tuned.is_file() else ""
+        if thresholds:
+            values = ", ".join(f"{label} {value:g}" for label, value in sorted(thresholds.items()))
+            line += f"; thresholds{picked}: {values} ({component.get('threshold')} for any other label)"
+        else:
+            line += f"; threshold {component.get('threshold')}{picked}"
+        if tuned.is_file():
+            line += f"; tuned on {', '.join(srsly.read_json(tuned).get('data', []))}"
+        lines += ["", line + "."]
+    return lines
+
+
 def model_card(
     meta: Dict[str, Any],
     metrics: Optional[Dict[str, Any]],
     speed: Optional[float],
     command: Optional[str],
     rounds: Optional[List[Dict[str, Any]]] = None,
+    decoding: Optional[List[str]] = None,
 ) -> Dict[str, Any]:
     """``meta`` with the model card: description, sources, licence, performance."""
     meta = dict(meta)
@@ -147,6 +189,7 @@ def model_card(
     if speed is not None:
         lines += ["", f"Speed: {speed:,.0f} words/s on one CPU thread."]
         performance["speed"] = speed
+    lines += decoding or []
     if command:
         lines += ["", f"Trained with: `{command}`"]
     lines += schedule_lines(rounds or [])
@@ -170,6 +213,7 @@ def package_model(
     metrics: Optional[Path] = None,
     speed: Optional[float] = None,
     command: Optional[str] = None,
+    rounds: Optional[Path] = None,
 ) -> Path:
     import spacy_sru_ner
     import srsly
@@ -186,8 +230,8 @@ def package_model(
         own = f"{OWN_DIST}{util.get_minor_version_range(spacy_sru_ner.__version__)}"
         print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
-    meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed, command or training_command(model),
-                      training_rounds(model))
+    meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed,
+                      command or training_command(model, rounds), training_rounds(model, rounds), decoding_lines(model))
     meta_path = output_dir / f"{name}.meta.json"
     srsly.write_json(meta_path, meta)
     lang = meta.get("lang", "en")
@@ -230,9 +274,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--metrics", type=Path, help="test scores for the model card (spacy_sru_ner evaluate JSON)")
     parser.add_argument("--speed", type=float, help="words per second for the model card")
     parser.add_argument("--command", help="the training command for the model card")
+    parser.add_argument("--rounds", type=Path, help="the train-rounds folder MODEL was copied from (a threshold-tuned "
+                        "copy): its rounds.json gives the card's training command and schedule")
     args = parser.parse_args(argv)
     package_model(args.model, args.output_dir, args.name, args.version,
-                  metrics=args.metrics, speed=args.speed, command=args.command)
+                  metrics=args.metrics, speed=args.speed, command=args.command, rounds=args.rounds)
 
 
 if __name__ == "__main__":

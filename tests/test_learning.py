@@ -200,3 +200,48 @@ def test_max_positive_keeps_the_most_probable_label_of_a_span():
     assert [s[2] for s in pipe.spans_from_probs([window], 0.5)[0]] == ["A", "B"]
     pipe.cfg["max_positive"] = None
     assert len(pipe.spans_from_probs([window], 0.5)[0]) == 2
+
+
+def test_tune_spancat_threshold_matches_the_pipeline(tmp_path):
+    """scripts/tune_spancat_threshold.py (spancat's baseline of tune-threshold): each
+    threshold's dev score equals the pipeline's at that threshold, the best is chosen,
+    and the saved pipeline keeps it."""
+    import random
+
+    import srsly
+    from conftest import make_examples, nested_docs, project_script
+    from spacy.tokens import DocBin
+
+    tuner = project_script("tune_spancat_threshold")
+    spacy.util.fix_random_seed(0)
+    docs = nested_docs(20)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("spancat", config={"spans_key": "sru_ner", "threshold": 0.5})
+    examples = make_examples(nlp, docs)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(15):
+        random.shuffle(examples)
+        nlp.update(examples, sgd=optimizer)
+    path = tmp_path / "dev.spacy"
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    result = tuner.tune(nlp, [path], grid=[0.1, 0.3, 0.7])
+    assert set(result["scores"]) == {0.1, 0.3, 0.5, 0.7}
+    pipe = nlp.get_pipe("spancat")
+    for threshold, prf in result["scores"].items():
+        pipe.cfg["threshold"] = threshold
+        assert nlp.evaluate(examples)["spans_sru_ner_f"] == pytest.approx(prf["f"])
+    assert result["scores"][0.1]["r"] >= result["scores"][0.7]["r"]
+    assert result["scores"][result["threshold"]]["f"] == max(s["f"] for s in result["scores"].values())
+    pipe.cfg["threshold"] = 0.9  # the command line picks the same best from another starting point
+    tuner.main([str(_saved(nlp, tmp_path / "model")), str(path), "--output", str(tmp_path / "tuned")])
+    saved = spacy.load(tmp_path / "tuned")
+    chosen = saved.get_pipe("spancat").cfg["threshold"]
+    record = srsly.read_json(tmp_path / "tuned" / "threshold.json")
+    assert record["threshold"] == chosen and record["previous"] == 0.9
+    assert record["scores"][f"{chosen:.2f}"]["f"] == max(s["f"] for s in record["scores"].values())
+    assert spacy.util.load_config(tmp_path / "tuned" / "config.cfg")["components"]["spancat"]["threshold"] == chosen
+
+
+def _saved(nlp, path):
+    nlp.to_disk(path)
+    return path

@@ -192,3 +192,40 @@ def test_model_card_lists_the_training_rounds(tmp_path):
     assert "| 1 | 4,000-7,000 | 0.5 | 74.2 (6,000) |" in card["description"]
     assert package.training_rounds(tmp_path / "elsewhere" / "model-best") == []
     assert "schedule" not in package.model_card({"labels": {}}, None, None, None)["description"]
+
+
+def test_model_card_of_a_copy_reads_its_rounds_folder(tmp_path):
+    """A threshold-tuned copy of a train-rounds model gets the command and schedule of the folder it came from."""
+    from conftest import project_script
+
+    package = project_script("package")
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    rounds = [{"round": 0, "start_step": 0, "end_step": 4000, "lr_scale": 1.0, "best_score": 0.75, "best_step": 4000}]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": "c", "rounds": rounds}))
+    assert package.training_rounds(tuned) == [] and package.training_command(tuned) is None
+    assert package.training_rounds(tuned, tmp_path / "run") == rounds
+    assert package.training_command(tuned, tmp_path / "run") == "c"
+
+
+def test_model_card_states_the_decoding(tmp_path):
+    """The card says how many labels a span may carry and which thresholds were picked on dev."""
+    from conftest import project_script
+
+    package = project_script("package")
+    config = """[nlp]\nlang = "en"\npipeline = ["sru_ner"]\n\n[components]\n\n[components.sru_ner]\n
+factory = "sru_ner"\nthreshold = 0.8\nmax_positive = null\n\n[components.sru_ner.label_thresholds]\n
+Gene = 0.75\nSpecies = 0.25\n"""
+    (tmp_path / "config.cfg").write_text(config)
+    (tmp_path / "threshold.json").write_text(json.dumps({"data": ["corpus/bc2gm/dev.spacy"]}))
+    (line,) = [text for text in package.decoding_lines(tmp_path) if text]
+    assert line.startswith("Decoding (`sru_ner`): every label above its threshold per span")
+    assert "Gene 0.75, Species 0.25 (0.8 for any other label)" in line
+    assert "tuned on corpus/bc2gm/dev.spacy" in line
+    (tmp_path / "threshold.json").unlink()
+    (tmp_path / "config.cfg").write_text(config.replace("max_positive = null", "max_positive = 1").split("[components.sru_ner.label")[0])
+    assert [text for text in package.decoding_lines(tmp_path) if text] == [
+        "Decoding (`sru_ner`): at most one label per span; threshold 0.8."]
+    card = package.model_card({"labels": {"sru_ner": ["Gene"]}}, None, None, None, None, package.decoding_lines(tmp_path))
+    assert "at most one label per span" in card["description"]
