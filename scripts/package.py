@@ -101,11 +101,15 @@ def training_rounds(model: Path, rounds: Optional[Path] = None) -> List[Dict[str
     return []
 
 
-def schedule_lines(rounds: List[Dict[str, Any]]) -> List[str]:
-    """The model card's training schedule: one row per train-rounds round."""
+def schedule_lines(rounds: List[Dict[str, Any]], update: Optional[int] = None) -> List[str]:
+    """The model card's training schedule: one row per train-rounds round (with
+    ``update``, the packaged weights' update: only the rounds up to it)."""
+    if update is not None:
+        rounds = [r for r in rounds if r["start_step"] < update]
     if not rounds:
         return []
-    lines = ["", "Training schedule (`train-rounds`; each round continues from the last saved pipeline):", "",
+    where = f" The packaged weights are those of update {update:,}." if update is not None else ""
+    lines = ["", f"Training schedule (`train-rounds`; each round continues from the last saved pipeline).{where}", "",
              "| round | updates | learning rate (× the config's) | best dev F (at update) |", "|---|---|---|---|"]
     for r in rounds:
         best = f"{100 * r['best_score']:.1f} ({r['best_step']:,})" if r.get("best_score") is not None else ""
@@ -152,6 +156,7 @@ def model_card(
     command: Optional[str],
     rounds: Optional[List[Dict[str, Any]]] = None,
     decoding: Optional[List[str]] = None,
+    update: Optional[int] = None,
 ) -> Dict[str, Any]:
     """``meta`` with the model card: description, sources, licence, performance."""
     meta = dict(meta)
@@ -192,7 +197,7 @@ def model_card(
     lines += decoding or []
     if command:
         lines += ["", f"Trained with: `{command}`"]
-    lines += schedule_lines(rounds or [])
+    lines += schedule_lines(rounds or [], update)
     meta["description"] = "\n".join(lines)
     if sources:
         meta["sources"] = sources
@@ -214,6 +219,7 @@ def package_model(
     speed: Optional[float] = None,
     command: Optional[str] = None,
     rounds: Optional[Path] = None,
+    update: Optional[int] = None,
 ) -> Path:
     import spacy_sru_ner
     import srsly
@@ -231,7 +237,8 @@ def package_model(
         print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
     meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed,
-                      command or training_command(model, rounds), training_rounds(model, rounds), decoding_lines(model))
+                      command or training_command(model, rounds), training_rounds(model, rounds), decoding_lines(model),
+                      update)
     meta_path = output_dir / f"{name}.meta.json"
     srsly.write_json(meta_path, meta)
     lang = meta.get("lang", "en")
@@ -276,9 +283,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--command", help="the training command for the model card")
     parser.add_argument("--rounds", type=Path, help="the train-rounds folder MODEL was copied from (a threshold-tuned "
                         "copy): its rounds.json gives the card's training command and schedule")
+    parser.add_argument("--update", type=int, help="the update whose weights MODEL holds, when it is not the last of "
+                        "its rounds (the card's schedule stops at it; 0: the last)")
     args = parser.parse_args(argv)
-    package_model(args.model, args.output_dir, args.name, args.version,
-                  metrics=args.metrics, speed=args.speed, command=args.command, rounds=args.rounds)
+    package_model(args.model, args.output_dir, args.name, args.version, metrics=args.metrics, speed=args.speed,
+                  command=args.command, rounds=args.rounds, update=args.update or None)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,9 @@ def test_model_card_lists_the_training_rounds(tmp_path):
     card = package.model_card({"labels": {"sru_ner": ["Gene"]}}, None, None, "c", package.training_rounds(model))
     assert "| 0 | 0-4,000 | 1 | 68.9 (4,000) |" in card["description"]
     assert "| 1 | 4,000-7,000 | 0.5 | 74.2 (6,000) |" in card["description"]
+    card = package.model_card({"labels": {}}, None, None, "c", package.training_rounds(model), None, 4000)
+    assert "The packaged weights are those of update 4,000." in card["description"]
+    assert "| 0 | 0-4,000 |" in card["description"] and "4,000-7,000" not in card["description"]
     assert package.training_rounds(tmp_path / "elsewhere" / "model-best") == []
     assert "schedule" not in package.model_card({"labels": {}}, None, None, None)["description"]
 
