@@ -11,7 +11,7 @@ every label, so there is no per-label variant.
 """
 import argparse
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import spacy
 import srsly
@@ -22,8 +22,9 @@ from spacy_sru_ner.scorer import score_spans
 from spacy_sru_ner.threshold import DEFAULT_GRID
 
 
-def find_spancat(nlp) -> SpanCategorizer:
-    found = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, SpanCategorizer)]
+def find_spancat(nlp) -> Tuple[str, SpanCategorizer]:
+    """The pipeline's one spancat component and its name (as tune-threshold's find_component)."""
+    found = [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, SpanCategorizer)]
     if len(found) != 1:
         raise SystemExit(f"✘ expected one spancat component in the pipeline {nlp.pipe_names}, found {len(found)}")
     return found[0]
@@ -31,12 +32,11 @@ def find_spancat(nlp) -> SpanCategorizer:
 
 def tune(nlp, paths: Sequence[Path], grid: Sequence[float] = DEFAULT_GRID, batch_size: int = 64) -> Dict[str, Any]:
     """Score each threshold of ``grid`` on the dev files and set the best in the pipeline."""
-    pipe = find_spancat(nlp)
+    name, pipe = find_spancat(nlp)
     examples = [eg for path in paths for group in load_eval_examples(nlp, path, spans_key=pipe.key).values() for eg in group]
     if not examples:
         raise SystemExit(f"✘ no dev examples in {[str(p) for p in paths]}")
     docs = [eg.predicted for eg in examples]
-    name = nlp.pipe_names[[p for _, p in nlp.pipeline].index(pipe)]
     for _, upstream in nlp.pipeline[: nlp.pipe_names.index(name)]:
         docs = list(upstream.pipe(docs, batch_size=batch_size))
     batches = [docs[i : i + batch_size] for i in range(0, len(docs), batch_size)]
