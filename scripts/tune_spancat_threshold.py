@@ -18,8 +18,7 @@ import srsly
 from spacy.pipeline import SpanCategorizer
 
 from spacy_sru_ner.evaluate import load_eval_examples
-from spacy_sru_ner.scorer import score_spans
-from spacy_sru_ner.threshold import DEFAULT_GRID
+from spacy_sru_ner.threshold import DEFAULT_GRID, best_threshold, run_upstream, sweep_thresholds
 
 
 def find_spancat(nlp) -> Tuple[str, SpanCategorizer]:
@@ -36,23 +35,20 @@ def tune(nlp, paths: Sequence[Path], grid: Sequence[float] = DEFAULT_GRID, batch
     examples = [eg for path in paths for group in load_eval_examples(nlp, path, spans_key=pipe.key).values() for eg in group]
     if not examples:
         raise SystemExit(f"✘ no dev examples in {[str(p) for p in paths]}")
-    docs = [eg.predicted for eg in examples]
-    for _, upstream in nlp.pipeline[: nlp.pipe_names.index(name)]:
-        docs = list(upstream.pipe(docs, batch_size=batch_size))
+    docs = run_upstream(nlp, name, [eg.predicted for eg in examples], batch_size)
     batches = [docs[i : i + batch_size] for i in range(0, len(docs), batch_size)]
     predictions = [pipe.predict(batch) for batch in batches]
-    previous = round(float(pipe.cfg["threshold"]), 6)
-    scores: Dict[float, Dict[str, float]] = {}
-    prefix = f"spans_{pipe.key}"
-    for threshold in sorted(set(round(float(t), 6) for t in grid) | {previous}):
+
+    def annotate(threshold: float) -> None:
         pipe.cfg["threshold"] = threshold
         for batch, prediction in zip(batches, predictions):
             pipe.set_annotations(batch, prediction)
-        for eg, doc in zip(examples, docs):
-            eg.predicted = doc
-        result = score_spans(examples, spans_key=pipe.key)
-        scores[threshold] = {k: float(result[f"{prefix}_{k}"]) for k in ("p", "r", "f")}
-    best = max(scores, key=lambda t: (round(scores[t]["f"], 10), -abs(t - previous)))
+
+    previous = round(float(pipe.cfg["threshold"]), 6)
+    prefix = f"spans_{pipe.key}"
+    results = sweep_thresholds(examples, docs, pipe.key, [round(float(t), 6) for t in grid] + [previous], annotate)
+    scores = {t: {k: float(r[f"{prefix}_{k}"]) for k in ("p", "r", "f")} for t, r in results.items()}
+    best = best_threshold({t: s["f"] for t, s in scores.items()}, previous)
     pipe.cfg["threshold"] = best
     nlp.get_pipe_config(name)["threshold"] = best
     return {"component": name, "threshold": best, "previous": previous, "scores": scores}

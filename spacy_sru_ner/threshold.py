@@ -9,10 +9,11 @@ scored on the labels it annotates) is stored in the component's cfg and
 config, and the pipeline is saved.
 """
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from spacy.language import Language
-from spacy.tokens import Span, SpanGroup
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example
 
 from .contract import parse_corpus_label_map
 from .evaluate import load_eval_examples, merge_label_maps, model_label_settings
@@ -38,6 +39,37 @@ def find_component(nlp: Language, name: Optional[str] = None):
             "name it with --component."
         )
     return found[0]
+
+
+def run_upstream(nlp: Language, name: str, docs: List[Doc], batch_size: int = 64) -> List[Doc]:
+    """``docs`` through the components before ``name`` (e.g. its tok2vec or transformer)."""
+    for _, upstream in nlp.pipeline[: nlp.pipe_names.index(name)]:
+        docs = list(upstream.pipe(docs, batch_size=batch_size))
+    return docs
+
+
+def sweep_thresholds(
+    examples: List[Example],
+    docs: List[Doc],
+    spans_key: str,
+    thresholds: Sequence[float],
+    annotate: Callable[[float], None],
+) -> Dict[float, Dict[str, Any]]:
+    """For each threshold, ``annotate(threshold)`` writes the predicted spans into
+    ``docs`` (one per example, from predictions computed once), and the examples
+    are scored with the exact-match span scorer: {threshold: score_spans result}."""
+    results: Dict[float, Dict[str, Any]] = {}
+    for threshold in sorted(set(thresholds)):
+        annotate(threshold)
+        for eg, doc in zip(examples, docs):
+            eg.predicted = doc
+        results[threshold] = score_spans(examples, spans_key=spans_key)
+    return results
+
+
+def best_threshold(f_scores: Dict[float, float], near: float) -> float:
+    """The threshold with the highest F; ties go to the one nearest ``near``."""
+    return max(f_scores, key=lambda t: (round(f_scores[t], 10), -abs(t - near)))
 
 
 def tune_threshold(
@@ -79,30 +111,25 @@ def tune_threshold(
             prefix_labels=prefix_labels,
         ).values():
             examples.extend(group)
-    before = [p for _, p in nlp.pipeline[: nlp.pipe_names.index(name)]]
-    docs = [eg.predicted for eg in examples]
-    for upstream in before:
-        docs = list(upstream.pipe(docs, batch_size=batch_size))
+    docs = run_upstream(nlp, name, [eg.predicted for eg in examples], batch_size)
     probs = []
     for start in range(0, len(docs), batch_size):
         probs.extend(pipe.predict_probs(docs[start : start + batch_size]))
     prefix = f"spans_{pipe.key}"
 
-    def score(thresholds) -> Dict[str, Any]:
-        for eg, doc, spans in zip(examples, docs, pipe.spans_from_probs(probs, thresholds)):
+    def annotate(global_threshold: float, label_thresholds: Dict[str, float]) -> None:
+        decoded = pipe.spans_from_probs(probs, pipe.action_thresholds(global_threshold, label_thresholds))
+        for doc, spans in zip(docs, decoded):
             doc.spans[pipe.key] = SpanGroup(doc, name=pipe.key, spans=[Span(doc, s, e, label=l) for s, e, l, _ in spans])
-            eg.predicted = doc
-        return score_spans(examples, spans_key=pipe.key)
 
     previous = float(pipe.cfg["threshold"])
     previous_labels = dict(pipe.cfg.get("label_thresholds") or {})
-    scores: Dict[float, Dict[str, float]] = {}
-    per_type: Dict[float, Dict[str, Dict[str, float]]] = {}
-    for threshold in sorted(set(float(t) for t in grid) | {previous}):
-        result = score(pipe.action_thresholds(threshold, {}))
-        scores[threshold] = {k: float(result[f"{prefix}_{k}"]) for k in ("p", "r", "f")}
-        per_type[threshold] = result[f"{prefix}_per_type"]
-    best = max(scores, key=lambda t: (round(scores[t]["f"], 10), -abs(t - previous)))
+    results = sweep_thresholds(
+        examples, docs, pipe.key, [float(t) for t in grid] + [previous], lambda t: annotate(t, {})
+    )
+    scores = {t: {k: float(r[f"{prefix}_{k}"]) for k in ("p", "r", "f")} for t, r in results.items()}
+    per_type = {t: r[f"{prefix}_per_type"] for t, r in results.items()}
+    best = best_threshold({t: s["f"] for t, s in scores.items()}, previous)
     out: Dict[str, Any] = {"component": name, "threshold": best, "previous": previous, "scores": scores}
     chosen: Dict[str, float] = {}
     if per_label:
@@ -114,8 +141,8 @@ def tune_threshold(
         for label, by_t in label_scores.items():
             if max(s["f"] for s in by_t.values()) > 0:
                 near = previous_labels.get(label, best)
-                chosen[label] = max(by_t, key=lambda t: (round(by_t[t]["f"], 10), -abs(t - near)))
-        tuned = score(pipe.action_thresholds(best, chosen))
+                chosen[label] = best_threshold({t: s["f"] for t, s in by_t.items()}, near)
+        tuned = sweep_thresholds(examples, docs, pipe.key, [best], lambda t: annotate(t, chosen))[best]
         out.update(
             label_thresholds=chosen,
             label_scores=label_scores,
