@@ -5,9 +5,16 @@ column per corpus (P / R / F, or F only), and the macro-F over the corpora.
     python scripts/compare_evals.py "round 0=metrics/labels/gene_shared.json" \\
         "bc2gm weight 2=metrics/ablations/bc2gm_weight2.json" [--f-only] [--output table.md]
 
-Each argument is ``TITLE=PATH`` (or a bare PATH, titled by its file name). The
-columns are the corpora of the first evaluation, in its order; a corpus that a
-later evaluation lacks is "–".
+Each argument is ``TITLE=PATH`` (or a bare PATH, titled by its file name);
+``TITLE=PATH,PATH,...`` joins the corpora of several evaluations into one row
+(e.g. one single-corpus model per corpus). The columns are the corpora of the
+first evaluation, in its order; a corpus that a later evaluation lacks is "–".
+
+With ``--per-label`` the table turns around: a row per corpus and label (the
+labels each corpus is scored on), a column per evaluation; ``--label-maps
+CONFIG`` renames the labels of every evaluation with the config's
+``[corpora.train.label_maps]`` (e.g. single-corpus models' ``GENE`` and
+``protein`` to the multi-corpus model's ``Gene``).
 """
 import argparse
 import json
@@ -18,6 +25,20 @@ from typing import Dict, List, Optional, Tuple
 def _parse(arg: str) -> Tuple[str, Path]:
     title, sep, path = arg.rpartition("=")
     return (title, Path(path)) if sep else (Path(arg).stem, Path(arg))
+
+
+def _load(title: str, path: Path) -> Dict:
+    """The evaluation at ``path``; a path with commas joins the corpora of several."""
+    corpora: Dict[str, Dict] = {}
+    for part in str(path).split(","):
+        part_path = Path(part)
+        if not part_path.exists():
+            raise FileNotFoundError(f"compare_evals: no evaluation at {part_path} (row {title!r})")
+        data = json.loads(part_path.read_text(encoding="utf8"))
+        if "corpora" not in data:
+            raise ValueError(f"compare_evals: {part_path} has no 'corpora' (not an `evaluate` output)")
+        corpora.update(data["corpora"])
+    return {"corpora": corpora}
 
 
 def _cell(score: Optional[Dict[str, float]], f_only: bool) -> str:
@@ -32,14 +53,7 @@ def table(runs: List[Tuple[str, Path]], f_only: bool = False) -> str:
     """The markdown table of ``runs`` ((title, evaluation JSON) pairs)."""
     if not runs:
         raise ValueError("compare_evals: give at least one TITLE=PATH")
-    loaded = []
-    for title, path in runs:
-        if not path.exists():
-            raise FileNotFoundError(f"compare_evals: no evaluation at {path} (row {title!r})")
-        data = json.loads(path.read_text(encoding="utf8"))
-        if "corpora" not in data:
-            raise ValueError(f"compare_evals: {path} has no 'corpora' (not an `evaluate` output)")
-        loaded.append((title, data))
+    loaded = [(title, _load(title, path)) for title, path in runs]
     corpora = list(loaded[0][1]["corpora"])
     header = "| model | " + " | ".join(corpora) + " | macro-F |"
     lines = [header, "|" + "---|" * (len(corpora) + 2)]
@@ -51,13 +65,51 @@ def table(runs: List[Tuple[str, Path]], f_only: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_label_maps(config_path: Path) -> Dict[str, Dict[str, str]]:
+    """``{corpus: {label: new label}}`` from a training config's ``[corpora.train.label_maps]``."""
+    from spacy.util import load_config
+
+    config = load_config(config_path, interpolate=False)
+    maps = config.get("corpora", {}).get("train", {}).get("label_maps")
+    if not maps:
+        raise ValueError(f"compare_evals: {config_path} has no [corpora.train.label_maps]")
+    return {corpus: dict(table) for corpus, table in maps.items() if isinstance(table, dict)}
+
+
+def label_table(
+    runs: List[Tuple[str, Path]], f_only: bool = False, label_maps: Optional[Dict[str, Dict[str, str]]] = None
+) -> str:
+    """A row per corpus and label of the first evaluation, a column per run (P / R / F);
+    ``label_maps`` ({corpus: {label: new label}}) renames every run's labels first."""
+    if not runs:
+        raise ValueError("compare_evals: give at least one TITLE=PATH")
+    loaded = [(title, _load(title, path)) for title, path in runs]
+    for _, data in loaded:
+        for corpus, scores in data["corpora"].items():
+            rename = (label_maps or {}).get(corpus, {})
+            scores["per_type"] = {rename.get(l, l): v for l, v in scores.get("per_type", {}).items()}
+    lines = ["| corpus | label | " + " | ".join(title for title, _ in loaded) + " |", "|" + "---|" * (len(loaded) + 2)]
+    for corpus, first in loaded[0][1]["corpora"].items():
+        for label in first.get("per_type", {}):
+            cells = [_cell(data["corpora"].get(corpus, {}).get("per_type", {}).get(label), f_only) for _, data in loaded]
+            lines.append(f"| {corpus} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="TITLE=PATH of an `evaluate` JSON")
     parser.add_argument("--f-only", action="store_true", help="F per corpus instead of P / R / F")
+    parser.add_argument("--per-label", action="store_true", help="a row per corpus and label, a column per run")
+    parser.add_argument("--label-maps", type=Path, default=None, help="--per-label: rename labels with this config's [corpora.train.label_maps]")
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    text = table([_parse(arg) for arg in args.runs], f_only=args.f_only)
+    runs = [_parse(arg) for arg in args.runs]
+    if args.per_label:
+        maps = read_label_maps(args.label_maps) if args.label_maps else None
+        text = label_table(runs, f_only=args.f_only, label_maps=maps)
+    else:
+        text = table(runs, f_only=args.f_only)
     print(text, end="")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -147,3 +147,33 @@ def test_compare_evals_table(tmp_path):
     assert compare._parse("x=y=z.json") == ("x=y", Path("z.json"))
     with pytest.raises(FileNotFoundError, match="missing.json"):
         compare.table([("gone", tmp_path / "missing.json")])
+
+
+def test_compare_evals_per_label(tmp_path):
+    """scripts/compare_evals.py --per-label: a row per corpus and label, a column per run; a run
+    given as several comma-joined evaluations (one model per corpus) fills one column."""
+    from conftest import project_script
+
+    compare = project_script("compare_evals")
+
+    def write(name, corpora):
+        path = tmp_path / f"{name}.json"
+        data = {c: {"p": 0, "r": 0, "f": 0, "per_type": {l: {"p": p, "r": r, "f": f} for l, (p, r, f) in labels.items()}}
+                for c, labels in corpora.items()}
+        path.write_text(json.dumps({"corpora": data}))
+        return path
+
+    multi = write("multi", {"bc5cdr": {"Chemical": (0.9, 0.8, 0.85), "Disease": (0.7, 0.7, 0.7)}, "linnaeus": {"Species": (1.0, 0.5, 0.6)}})
+    single_a = write("a", {"bc5cdr": {"Chemical": (0.8, 0.8, 0.8), "Disease": (0.6, 0.6, 0.6)}})
+    single_b = write("b", {"linnaeus": {"Species": (0.5, 0.5, 0.5)}})
+    lines = compare.label_table([("multi", multi), ("singles", Path(f"{single_a},{single_b}"))], f_only=True).splitlines()
+    assert lines[0] == "| corpus | label | multi | singles |"
+    assert lines[2:] == ["| bc5cdr | Chemical | 85.0 | 80.0 |", "| bc5cdr | Disease | 70.0 | 60.0 |", "| linnaeus | Species | 60.0 | 50.0 |"]
+    assert compare.label_table([("multi", multi), ("a", single_a)]).splitlines()[4] == "| linnaeus | Species | 100.0 / 50.0 / 60.0 | – |"
+    native = write("native", {"linnaeus": {"species": (0.4, 0.4, 0.4)}})
+    assert compare.label_table([("multi", multi), ("native", native)], f_only=True).splitlines()[4] == "| linnaeus | Species | 60.0 | – |"
+    maps = {"linnaeus": {"species": "Species"}}
+    assert compare.label_table([("multi", multi), ("native", native)], f_only=True, label_maps=maps).splitlines()[4] == "| linnaeus | Species | 60.0 | 40.0 |"
+    config = tmp_path / "maps.cfg"
+    config.write_text("[corpora]\n\n[corpora.train]\n\n[corpora.train.label_maps]\n\n[corpora.train.label_maps.linnaeus]\nspecies = \"Species\"\n")
+    assert compare.read_label_maps(config) == maps
