@@ -180,7 +180,7 @@ def model_card(
                              f"{100 * prf['f']:.1f} | {prf['gold']} |")
             lines.append(f"| **{corpus}** | all | {100 * result['p']:.1f} | {100 * result['r']:.1f} | "
                          f"**{100 * result['f']:.1f}** | {result['gold']} |")
-            performance[f"{corpus}_f"] = result["f"]
+            performance[f"test_{corpus}_f"] = result["f"]
             title, url, licence = SOURCES.get(corpus.split(":")[0], (corpus, "", "see the corpus"))
             source = {"name": f"{title} ({licence})"}
             if url:
@@ -190,7 +190,7 @@ def model_card(
             licences.extend(part for part in licence.split("; ") if part not in licences)
         macro = metrics["macro"]
         lines.append(f"| macro | | {100 * macro['p']:.1f} | {100 * macro['r']:.1f} | {100 * macro['f']:.1f} | |")
-        performance["macro_f"] = macro["f"]
+        performance.update(test_macro_p=macro["p"], test_macro_r=macro["r"], test_macro_f=macro["f"])
     if speed is not None:
         lines += ["", f"Speed: {speed:,.0f} words/s on one CPU thread."]
         performance["speed"] = speed
@@ -205,7 +205,13 @@ def model_card(
     if not meta.get("author"):
         meta["author"] = "spacy-sru-ner"
     if performance:
-        meta["performance"] = {**meta.get("performance", {}), **performance}
+        # spacy train's scores are dev scores of the checkpoint (before any threshold tuning) and the
+        # loss: keep the scores, marked as dev, beside the test scores of the model card
+        dev = {
+            f"dev_{key}": value for key, value in meta.get("performance", {}).items()
+            if not key.endswith("_loss") and not key.startswith(("dev_", "test_")) and key != "speed"
+        }
+        meta["performance"] = {**dev, **performance}
     return meta
 
 

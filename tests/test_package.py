@@ -120,7 +120,8 @@ def test_package_installs_with_own_wheel(tiny_pipeline, tmp_path):
         assert f"| {corpus} | {label} | {100 * prf['p']:.1f} |" in readme
         assert f"`{label}`" in readme
     assert "1,234 words/s" in readme and f"Trained with: `{command}`" in readme
-    assert card["performance"][f"{corpus}_f"] == pytest.approx(scores["f"])
+    assert card["performance"][f"test_{corpus}_f"] == pytest.approx(scores["f"])
+    assert not any(key.endswith("_loss") for key in card["performance"])
     assert card["author"] == "spacy-sru-ner" and card["license"]
     # 2. our own wheel, into the find-links folder
     links = tmp_path / "wheels"
