@@ -2,7 +2,7 @@
 
     python scripts/decode_table.py OUTPUT_DIR NAME=MODEL [NAME=MODEL ...]
         [--corpora bc5cdr bc2gm jnlpba linnaeus ncbi_disease] [--corpus-dir corpus]
-        [--splits dev test] [--max-positive 1 0] [--gpu-id -1]
+        [--splits dev test] [--max-positive 1 0] [--rounds] [--force] [--gpu-id -1]
 
 For every model, split and value, runs ``python -m spacy_sru_ner evaluate``'s
 scoring (each corpus on its own labels, the label maps and prefixes of the
@@ -11,10 +11,34 @@ label above the threshold; for corpus-prefixed labels the limit holds per
 corpus), and writes ``OUTPUT_DIR/<NAME>_<split>_mp<value>.json`` and
 ``OUTPUT_DIR/summary.md``: F per corpus and the macro-F over corpora. The
 decoding setting is meant to be chosen on dev and reported on test.
+
+With ``--rounds``, each MODEL is a ``train-rounds`` folder and stands for the
+``model-last`` of each of its rounds, named ``<NAME>_<updates>`` (the round's
+end step in its ``rounds.json``): one table of a run's rounds, which can grow
+a round at a time. A score file that is already in OUTPUT_DIR is read back
+instead of decoding again (``--force`` decodes everything).
 """
+import json
 import argparse
 from pathlib import Path
 from typing import Dict, List, Tuple
+
+
+def round_models(name: str, run_dir: Path) -> List[Tuple[str, str]]:
+    """``(NAME_<updates>, path)`` for the model-last of each round of a train-rounds folder."""
+    state_path = run_dir / "rounds.json"
+    if not state_path.exists():
+        raise ValueError(f"{state_path}: not found (--rounds wants train-rounds folders)")
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    models = []
+    for entry in state.get("rounds", []):
+        model = run_dir / "rounds" / f"{entry['round']:03d}" / "model-last"
+        if not model.exists():
+            raise ValueError(f"{model}: round {entry['round']} of {state_path} has no model-last")
+        models.append((f"{name}_{entry['end_step']}", str(model)))
+    if not models:
+        raise ValueError(f"{state_path}: no finished round")
+    return models
 
 
 def main() -> None:
@@ -25,6 +49,8 @@ def main() -> None:
     parser.add_argument("--corpus-dir", type=Path, default=Path("corpus"))
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
     parser.add_argument("--max-positive", nargs="+", type=int, default=[1, 0])
+    parser.add_argument("--rounds", action="store_true", help="MODEL paths are train-rounds folders: one row per round")
+    parser.add_argument("--force", action="store_true", help="decode again even where OUTPUT_DIR has the score file")
     parser.add_argument("--gpu-id", type=int, default=-1)
     args = parser.parse_args()
 
@@ -37,7 +63,13 @@ def main() -> None:
             parser.error(f"models are NAME=MODEL_PATH, got {item!r}")
         if not Path(path).exists():
             parser.error(f"{path}: model not found")
-        models.append((name, path))
+        if args.rounds:
+            try:
+                models.extend(round_models(name, Path(path)))
+            except ValueError as err:
+                parser.error(str(err))
+        else:
+            models.append((name, path))
     for split in args.splits:
         for corpus in args.corpora:
             path = args.corpus_dir / corpus / f"{split}.spacy"
@@ -50,7 +82,11 @@ def main() -> None:
             files = [args.corpus_dir / corpus / f"{split}.spacy" for corpus in args.corpora]
             for value in args.max_positive:
                 out = args.output / f"{name}_{split}_mp{value}.json"
-                results = evaluate_cli_main(path, files, output=out, max_positive=value, gpu_id=args.gpu_id)
+                if out.exists() and not args.force:
+                    print(f"ℹ {out}: scored before, read back (--force to decode again)")
+                    results = json.loads(out.read_text(encoding="utf-8"))
+                else:
+                    results = evaluate_cli_main(path, files, output=out, max_positive=value, gpu_id=args.gpu_id)
                 rows.append({"name": name, "split": split, "max_positive": value, "results": results})
     corpora = list(rows[0]["results"]["corpora"]) if rows else []
     lines = [

@@ -305,6 +305,21 @@ def test_decode_table_script(trained, tmp_path):
     assert f"**{100 * every['macro']['f']:.2f}**" in table[3]
     bad = subprocess.run(command[:3] + ["m=missing/model"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "model not found" in bad.stderr
+    # --rounds: a train-rounds folder stands for its rounds' model-last, named by updates;
+    # score files already written are read back, not decoded again
+    run = tmp_path / "run"
+    shutil.copytree(model, run / "rounds" / "000" / "model-last")
+    (run / "rounds.json").write_text(json.dumps({"rounds": [{"round": 0, "end_step": 40}]}))
+    shutil.copy(out / "m_dev_mp1.json", out / "r_40_dev_mp1.json")
+    rounds = subprocess.run(
+        command[:3] + [f"r={run}", "--rounds"] + command[4:], capture_output=True, text=True, timeout=300, env=SINGLE_THREAD_ENV
+    )
+    assert rounds.returncode == 0, rounds.stdout + rounds.stderr
+    assert "r_40_dev_mp1.json: scored before, read back" in rounds.stdout
+    assert json.loads((out / "r_40_dev_mp0.json").read_text())["corpora"] == every["corpora"]
+    assert any(line.startswith("| r_40 | dev | none |") for line in (out / "summary.md").read_text().splitlines())
+    no_rounds = subprocess.run(command[:3] + [f"r={model}", "--rounds"], capture_output=True, text=True, timeout=60)
+    assert no_rounds.returncode != 0 and "rounds.json: not found" in no_rounds.stderr
 
 
 def test_evaluate_helpers():
