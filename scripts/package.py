@@ -72,15 +72,23 @@ def _record_folders(model: Path, rounds: Optional[Path] = None) -> List[Path]:
     return [rounds] if rounds is not None else [model.parent, model.parent.parent]
 
 
-def training_command(model: Path, rounds: Optional[Path] = None) -> Optional[str]:
+def training_command(model: Path, rounds: Optional[Path] = None, update: Optional[int] = None) -> Optional[str]:
     """The command recorded next to a trained model (train-rounds' rounds.json,
-    scripts/train.py's project_model.json), or in ``rounds``, if any."""
+    scripts/train.py's project_model.json), or in ``rounds``, if any. With
+    ``update`` (the packaged weights' update), a train-rounds record names only
+    the calls that trained rounds up to it (where its rounds say which call ran
+    them)."""
     import srsly
 
     for folder in _record_folders(model, rounds):
         rounds = folder / "rounds.json"
         state = srsly.read_json(rounds) if rounds.is_file() else {}
-        command = " && ".join(state.get("commands") or []) or state.get("command")
+        calls = list(state.get("commands") or [])
+        ran = state.get("rounds") or []
+        if calls and update is not None and ran and all("call" in r for r in ran):
+            used = sorted({r["call"] for r in ran if r["start_step"] < update})
+            calls = [calls[i] for i in used if i < len(calls)] or calls
+        command = " && ".join(calls) or state.get("command")
         if command:
             return command
         info = folder / "project_model.json"
@@ -243,7 +251,7 @@ def package_model(
         print(f"⚠ spacy package did not detect {OWN_DIST} (detected: {detected}); adding {own} to the meta")
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
     meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed,
-                      command or training_command(model, rounds), training_rounds(model, rounds), decoding_lines(model),
+                      command or training_command(model, rounds, update), training_rounds(model, rounds), decoding_lines(model),
                       update)
     meta_path = output_dir / f"{name}.meta.json"
     srsly.write_json(meta_path, meta)

@@ -137,6 +137,8 @@ def _record_round(
         "interrupted": seconds is None,
         "lr_scale": state.get("lr_scale", 1.0),
     }
+    if state.get("commands"):
+        record["call"] = len(state["commands"]) - 1  # which entry of "commands" ran this round
     state["rounds"].append(record)
     _write_curve(output, state)
     before = state["best_score"]

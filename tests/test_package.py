@@ -173,6 +173,14 @@ def test_training_command_names_every_call_of_train_rounds(tmp_path):
     assert package.training_command(model) == " && ".join(calls)
     (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": calls[1]}))
     assert package.training_command(model) == calls[1]
+    # packaged at an earlier update: only the calls that trained the rounds up to it
+    third = calls[1] + " --max-rounds 2"
+    rounds = [{"round": i, "start_step": a, "end_step": b, "call": c}
+              for i, (a, b, c) in enumerate([(0, 2000, 0), (2000, 3000, 1), (3000, 4000, 2), (4000, 5000, 2)])]
+    (tmp_path / "run" / "rounds.json").write_text(json.dumps({"command": third, "commands": calls + [third], "rounds": rounds}))
+    assert package.training_command(model, update=3000) == " && ".join(calls)
+    assert package.training_command(model, update=2000) == calls[0]
+    assert package.training_command(model, update=5000) == package.training_command(model) == " && ".join(calls + [third])
 
 
 def test_model_card_lists_the_training_rounds(tmp_path):

@@ -58,6 +58,8 @@ def test_rounds_continue_from_the_last_model(demo_paths, tmp_path):
     assert spacy.load(out / "model-best").pipe_names == ["sru_ner"]
     assert state["command"].startswith(f"python -m spacy_sru_ner train-rounds {DEMO_CONFIG} {out} --round-steps 8")
     assert f"--paths.train {demo_paths['paths.train']}" in state["command"]
+    # the same call twice is one entry of "commands", and each round says which entry ran it
+    assert state["commands"] == [state["command"]] and [r["call"] for r in state["rounds"]] == [0, 0]
     # scripts/round_scores.py: each round's model-last scored per corpus
     from conftest import project_script
     from spacy_sru_ner.evaluate import evaluate_corpora
