@@ -18,8 +18,8 @@ end step in its ``rounds.json``): one table of a run's rounds, which can grow
 a round at a time. A score file that is already in OUTPUT_DIR is read back
 instead of decoding again (``--force`` decodes everything).
 """
-import json
 import argparse
+import json
 from pathlib import Path
 from typing import Dict, List, Tuple
 

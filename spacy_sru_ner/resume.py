@@ -225,11 +225,8 @@ def train_rounds(
         + ([f"--lr-scale {lr_scale}"] if lr_scale is not None else [])
         + [f"--{key} {json.dumps(value) if not isinstance(value, str) else value}" for key, value in (overrides or {}).items()]
     )
-    # every distinct call in order (a schedule may take several, e.g. a decayed call after the first)
-    commands = state.setdefault("commands", [])
-    if not commands or commands[-1] != state["command"]:
-        commands.append(state["command"])
     # a round that was started but not recorded (the session ended) is taken as it stands
+    # (recorded as run by the call before this one)
     index = len(state["rounds"])
     if round_dir(output, index).is_dir():
         if _read_curve(round_dir(output, index) / CURVE_FILE) and (round_dir(output, index) / "model-last").is_dir():
@@ -239,6 +236,10 @@ def train_rounds(
         else:
             shutil.rmtree(round_dir(output, index))
         _save_state(output, state)
+    # every distinct call in order (a schedule may take several, e.g. a decayed call after the first)
+    commands = state.setdefault("commands", [])
+    if not commands or commands[-1] != state["command"]:
+        commands.append(state["command"])
     if lr_scale is not None:
         state["lr_scale"] = lr_scale
     for _ in range(max_rounds):

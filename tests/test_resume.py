@@ -89,6 +89,8 @@ def test_interrupted_round_is_taken_as_it_stands(demo_paths, tmp_path):
     assert [r["lr_scale"] for r in state["rounds"]] == [1.0, 1.0, 0.5]
     assert "learn_rate = 0.001\n" in (round_dir(out, 2) / "config.cfg").read_text()
     assert "--plateau-factor 0.5" in state["command"] and "--max-rounds" not in state["command"]
+    # the adopted round was run by the first call, the round after it by the second
+    assert len(state["commands"]) == 2 and [r["call"] for r in state["rounds"]] == [0, 0, 1]
     # patience: no round starts once the best score is `patience` updates old
     state = train_rounds(DEMO_CONFIG, out, round_steps=8, patience=1, max_rounds=4, overrides=overrides)
     if not state["converged"]:  # the best score was the last evaluation four times in a row
