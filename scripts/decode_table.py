@@ -26,18 +26,15 @@ from typing import Dict, List, Tuple
 
 def round_models(name: str, run_dir: Path) -> List[Tuple[str, str]]:
     """``(NAME_<updates>, path)`` for the model-last of each round of a train-rounds folder."""
-    state_path = run_dir / "rounds.json"
-    if not state_path.exists():
-        raise ValueError(f"{state_path}: not found (--rounds wants train-rounds folders)")
-    state = json.loads(state_path.read_text(encoding="utf-8"))
+    from spacy_sru_ner.resume import round_models as recorded_rounds
+
     models = []
-    for entry in state.get("rounds", []):
-        model = run_dir / "rounds" / f"{entry['round']:03d}" / "model-last"
+    for record, model in recorded_rounds(run_dir):
         if not model.exists():
-            raise ValueError(f"{model}: round {entry['round']} of {state_path} has no model-last")
-        models.append((f"{name}_{entry['end_step']}", str(model)))
+            raise ValueError(f"{model}: round {record['round']} of {run_dir} has no model-last")
+        models.append((f"{name}_{record['end_step']}", str(model)))
     if not models:
-        raise ValueError(f"{state_path}: no finished round")
+        raise ValueError(f"{run_dir}: no finished round")
     return models
 
 

@@ -18,13 +18,14 @@ def round_scores(output_dir: Path, paths: Sequence[Path]) -> List[Dict[str, Any]
     """Per recorded round: its updates, learning-rate scale and the test/dev F per corpus."""
     import spacy
     from spacy_sru_ner.evaluate import evaluate_corpora, model_label_settings
+    from spacy_sru_ner.resume import RoundsError, round_models
 
-    state_file = output_dir / "rounds.json"
-    if not state_file.is_file():
-        raise SystemExit(f"{state_file}: not found (a train-rounds output folder has one)")
+    try:
+        recorded = round_models(output_dir)
+    except RoundsError as err:
+        raise SystemExit(str(err)) from None
     rows = []
-    for record in json.loads(state_file.read_text(encoding="utf8"))["rounds"]:
-        model = output_dir / "rounds" / f"{record['round']:03d}" / "model-last"
+    for record, model in recorded:
         if not model.is_dir():
             print(f"⚠ round {record['round']}: no {model}, skipped")
             continue

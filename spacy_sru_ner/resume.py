@@ -22,7 +22,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .curves import LOGGER_NAME
 
@@ -44,6 +44,15 @@ def load_state(output: Path) -> Dict[str, Any]:
     if not path.exists():
         return {"rounds": [], "best_score": None, "best_step": None, "best_round": None, "converged": False}
     return json.loads(path.read_text(encoding="utf8"))
+
+
+def round_models(output: Path) -> List[Tuple[Dict[str, Any], Path]]:
+    """Each round recorded in a train-rounds folder's state, with the path of its
+    model-last (which the caller checks: a copied or pruned folder may lack it)."""
+    output = Path(output)
+    if not (output / STATE_FILE).is_file():
+        raise RoundsError(f"{output / STATE_FILE}: not found (a train-rounds output folder has one)")
+    return [(record, round_dir(output, record["round"]) / "model-last") for record in load_state(output)["rounds"]]
 
 
 def _read_curve(path: Path) -> List[Dict[str, Any]]:
