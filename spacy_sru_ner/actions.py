@@ -18,6 +18,9 @@ ScoredSpan = Tuple[int, int, str, float]
 EOA = 0
 SHIFT = 1
 N_SPECIAL = 2
+#: joins a label and its same-label nesting depth in the decoder's own labels
+#: (``protein#1``: a protein mention inside another protein mention)
+NEST_SEP = "#"
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,56 @@ def spans_to_actions(n_words: int, spans: Iterable[Span], vocab: ActionVocab) ->
     actions.extend(buckets[n_words])
     actions.append(EOA)
     return actions
+
+
+def nested_labels(labels: Sequence[str], nest_depth: int) -> Dict[str, str]:
+    """The decoder's labels for ``labels`` with ``nest_depth`` levels of
+    same-label nesting, each mapped to its label: the labels themselves, then
+    ``label#1`` .. ``label#nest_depth`` per label (in that order, so the
+    actions of the labels themselves keep their ids)."""
+    if nest_depth < 0:
+        raise ValueError(f"nest_depth must be >= 0, got {nest_depth}.")
+    names: Dict[str, str] = {label: label for label in labels}
+    for depth in range(1, nest_depth + 1):
+        for label in labels:
+            name = f"{label}{NEST_SEP}{depth}"
+            if name in names:
+                raise ValueError(f"Label '{name}' clashes with the nesting label of '{label}' at depth {depth}.")
+            names[name] = label
+    return names
+
+
+def label_nesting(spans: Iterable[Span], nest_depth: int) -> List[Span]:
+    """``spans`` with each label replaced by its decoder label: a span inside
+    ``d`` other spans of the same label (containing it, not equal to it) gets
+    ``label#d``, with ``d`` capped at ``nest_depth`` (0: labels unchanged).
+
+    Same-label nesting then becomes nesting of different labels, whose
+    TRANSITIONs and REDUCEs the decoder tells apart (one stack per label)."""
+    unique = sorted(set(spans))
+    if nest_depth <= 0:
+        return unique
+    by_label: Dict[str, List[Span]] = defaultdict(list)
+    for span in unique:
+        by_label[span[2]].append(span)
+    result = []
+    for start, end, label in unique:
+        depth = sum(1 for s, e, _ in by_label[label] if s <= start and end <= e and (s, e) != (start, end))
+        depth = min(depth, nest_depth)
+        result.append((start, end, f"{label}{NEST_SEP}{depth}" if depth else label))
+    return result
+
+
+def unnest_labels(spans: Iterable[ScoredSpan], base: Dict[str, str]) -> List[ScoredSpan]:
+    """Decoder labels back to labels (``base``: decoder label -> label, as
+    :func:`nested_labels`); a span found under several of them is kept once,
+    with its best score. Sorted by (start, end, label)."""
+    best: Dict[Span, float] = {}
+    for start, end, label, score in spans:
+        key = (start, end, base.get(label, label))
+        if key not in best or score > best[key]:
+            best[key] = score
+    return [(s, e, l, best[(s, e, l)]) for s, e, l in sorted(best)]
 
 
 def group_actions(actions: Sequence[int]) -> List[List[int]]:

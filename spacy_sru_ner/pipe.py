@@ -16,7 +16,8 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .actions import ActionVocab, ScoredSpan, limit_labels_per_span, probs_to_spans, spans_to_rows
+from .actions import ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels, probs_to_spans
+from .actions import spans_to_rows, unnest_labels
 from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix
 from .loss import exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
@@ -80,6 +81,7 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "disjoint_labels": [],
         "positive_weight": 10.0,
         "decoder_lr_scale": 3.0,
+        "nest_depth": 0,
         "scorer": {"@scorers": "spacy_sru_ner.span_scorer.v1"},
     },
     default_score_weights={
@@ -104,6 +106,7 @@ def make_sru_ner(
     disjoint_labels: List[str],
     positive_weight: float,
     decoder_lr_scale: float,
+    nest_depth: int,
     scorer: Optional[Callable],
 ) -> "SlotNER":
     """Create an ``sru_ner`` component.
@@ -139,6 +142,10 @@ def make_sru_ner(
         positives) in the mean BCE, relative to every other target.
     decoder_lr_scale: learning rate of the decoder's parameters relative to
         the optimizer's (the encoder's) rate, e.g. 15 for 3e-4 vs 2e-5.
+    nest_depth: levels of same-label nesting that get their own actions: a
+        mention inside d other mentions of its label is decoded as
+        ``label#d`` (d capped at nest_depth) and written back as ``label``.
+        0 (the paper's decoder): one TRANSITION/REDUCE pair per label.
     """
     return SlotNER(
         nlp.vocab,
@@ -156,6 +163,7 @@ def make_sru_ner(
         disjoint_labels=disjoint_labels,
         positive_weight=positive_weight,
         decoder_lr_scale=decoder_lr_scale,
+        nest_depth=nest_depth,
         scorer=scorer,
     )
 
@@ -190,6 +198,7 @@ class SlotNER(TrainablePipe):
         disjoint_labels: Optional[Sequence[str]] = None,
         positive_weight: float = 10.0,
         decoder_lr_scale: float = 3.0,
+        nest_depth: int = 0,
         scorer: Optional[Callable] = score_spans,
     ) -> None:
         if max_length < 1:
@@ -203,6 +212,8 @@ class SlotNER(TrainablePipe):
                 raise ValueError(f"Thresholds of '{name}' must lie strictly between 0 and 1, got {label}: {value}.")
         if max_positive is not None and max_positive < 1:
             raise ValueError(f"max_positive of '{name}' must be None or >= 1, got {max_positive}.")
+        if not (isinstance(nest_depth, int) and nest_depth >= 0):
+            raise ValueError(f"nest_depth of '{name}' must be an integer >= 0, got {nest_depth!r}.")
         if not project_coeff >= 0:
             raise ValueError(f"project_coeff of '{name}' must be >= 0, got {project_coeff}.")
         self.vocab = vocab
@@ -223,6 +234,7 @@ class SlotNER(TrainablePipe):
             "disjoint_labels": list(disjoint_labels or []),
             "positive_weight": positive_weight,
             "decoder_lr_scale": decoder_lr_scale,
+            "nest_depth": nest_depth,
         }
 
     # --- labels ----------------------------------------------------------
@@ -239,10 +251,22 @@ class SlotNER(TrainablePipe):
         return self.cfg["spans_key"]
 
     @property
+    def decoder_labels(self) -> Dict[str, str]:
+        """The decoder's own labels, each mapped to its label: the labels, then
+        their same-label nesting levels (``nest_depth``; see :func:`nested_labels`)."""
+        key = (self.labels, self.cfg.get("nest_depth", 0))
+        cached = getattr(self, "_decoder_labels", None)
+        if cached is None or cached[0] != key:
+            cached = (key, nested_labels(*key))
+            self._decoder_labels = cached
+        return cached[1]
+
+    @property
     def actions(self) -> ActionVocab:
+        labels = tuple(self.decoder_labels)
         vocab = getattr(self, "_actions", None)
-        if vocab is None or vocab.labels != self.labels:
-            vocab = ActionVocab(self.labels)
+        if vocab is None or vocab.labels != labels:
+            vocab = ActionVocab(labels)
             self._actions = vocab
         return vocab
 
@@ -395,7 +419,10 @@ class SlotNER(TrainablePipe):
                 f"Its labels: {list(self.labels)}."
             )
         return numpy.repeat(
-            numpy.array([label_thresholds.get(label, threshold) for label in self.labels], dtype="float32"), 2
+            numpy.array(
+                [label_thresholds.get(label, threshold) for label in self.decoder_labels.values()], dtype="float32"
+            ),
+            2,
         )
 
     def spans_from_probs(
@@ -407,12 +434,15 @@ class SlotNER(TrainablePipe):
         corpus-prefixed labels: ``BC2GM$Gene`` does not compete with ``JNLPBA$DNA``)."""
         actions = self.actions
         max_positive = self.cfg.get("max_positive")
+        base = self.decoder_labels
         return [
             [
                 (s + offset, e + offset, label, score)
                 for offset, n_words, window_probs in windows
                 for s, e, label, score in limit_labels_per_span(
-                    probs_to_spans(window_probs, actions, threshold, n_words=n_words), max_positive, label_prefix
+                    unnest_labels(probs_to_spans(window_probs, actions, threshold, n_words=n_words), base),
+                    max_positive,
+                    label_prefix,
                 )
             ]
             for windows in probs
@@ -483,7 +513,7 @@ class SlotNER(TrainablePipe):
                 by_doc[i] = [(span.start, span.end, span.label_) for span in aligned]
             annotated = get_annotated_labels(example.reference)
             if self.cfg["masking"] and annotated is not None:
-                missing = [label for label in self.labels if label not in set(annotated)]
+                missing = [name for name, label in self.decoder_labels.items() if label not in set(annotated)]
                 foreign_by_doc[i] = actions.label_action_mask(missing)
         gold_rows = []
         foreign = numpy.zeros((len(windows), actions.n_actions), dtype="float32")
@@ -491,6 +521,7 @@ class SlotNER(TrainablePipe):
         for b, (doc_i, start, end) in enumerate(windows):
             inside = [(s - start, e - start, l) for s, e, l in by_doc[doc_i] if s >= start and e <= end]
             n_inside += len(inside)
+            inside = label_nesting(inside, self.cfg.get("nest_depth", 0))
             gold_rows.append(spans_to_rows(end - start, inside, actions))
             foreign[b] = foreign_by_doc.get(doc_i, no_foreign)
         n_gold = sum(len(spans) for spans in by_doc.values())
@@ -569,7 +600,7 @@ class SlotNER(TrainablePipe):
         """The (A, A) matrix of actions that rule each other out
         (``disjoint_labels``), on the model's device; None without them."""
         disjoint = tuple(self.cfg.get("disjoint_labels") or ())
-        key = (self.labels, disjoint)
+        key = (self.actions.labels, disjoint)
         cached = getattr(self, "_exclusive_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -204,3 +204,42 @@ def test_limit_labels_per_span_per_corpus_prefix():
     # unprefixed labels form one group: the same as no group
     plain = [(0, 1, "A", 0.2), (0, 1, "B", 0.3)]
     assert limit_labels_per_span(plain, 1, label_prefix) == [plain[1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(span_sets(), st.integers(0, 3))
+def test_same_label_nesting_levels_round_trip(case, nest_depth):
+    """Spans relabelled by same-label nesting depth go through the oracle and
+    back, and map back to the original spans."""
+    from spacy_sru_ner.actions import label_nesting, nested_labels, unnest_labels
+
+    n, spans = case
+    base = nested_labels(LABELS, nest_depth)
+    vocab = ActionVocab(tuple(base))
+    assert vocab.labels[: len(LABELS)] == LABELS  # the labels' own actions keep their ids
+    relabelled = label_nesting(spans, nest_depth)
+    assert sorted((s, e, base[l]) for s, e, l in relabelled) == sorted(set(spans))
+    decoded = rows_to_spans(_rows_as_sets(spans_to_rows(n, relabelled, vocab)), vocab, n_words=n)
+    assert [(s, e, l) for s, e, l, _ in unnest_labels([d + (1.0,) for d in decoded], base)] == sorted(set(spans))
+
+
+def test_same_label_nesting_gets_its_own_actions():
+    from spacy_sru_ner.actions import label_nesting, nested_labels, unnest_labels
+
+    spans = [(0, 3, "protein"), (0, 1, "protein"), (1, 2, "DNA"), (2, 3, "protein"), (2, 3, "DNA")]
+    assert label_nesting(spans, 0) == sorted(spans)
+    assert label_nesting(spans, 1) == [
+        (0, 1, "protein#1"), (0, 3, "protein"), (1, 2, "DNA"), (2, 3, "DNA"), (2, 3, "protein#1")
+    ]
+    inner = [(0, 4, "DNA"), (0, 3, "DNA"), (0, 2, "DNA"), (0, 1, "DNA")]
+    assert [l for *_, l in label_nesting(inner, 2)] == ["DNA#2", "DNA#2", "DNA#1", "DNA"]
+    base = nested_labels(("DNA", "protein"), 2)
+    assert list(base) == ["DNA", "protein", "DNA#1", "protein#1", "DNA#2", "protein#2"]
+    # one span decoded under two of its decoder labels is kept once, with its best score
+    assert unnest_labels([(0, 2, "DNA#1", 0.7), (0, 2, "DNA", 0.9), (1, 2, "protein#2", 0.6)], base) == [
+        (0, 2, "DNA", 0.9), (1, 2, "protein", 0.6)
+    ]
+    with pytest.raises(ValueError, match="clashes"):
+        nested_labels(("DNA", "DNA#1"), 1)
+    with pytest.raises(ValueError, match="nest_depth"):
+        nested_labels(("DNA",), -1)

@@ -200,11 +200,14 @@ def test_positive_weight_only_weighs_own_gold_transitions_and_reduces():
     torch.testing.assert_close(weighted[out.positives.bool()], 5 * plain[out.positives.bool()])
 
 
-def test_pipe_loss_gives_foreign_actions_zero_gradient():
+@pytest.mark.parametrize("nest_depth", [0, 1])
+def test_pipe_loss_gives_foreign_actions_zero_gradient(nest_depth):
     """Through SlotNER.update's own loss: positive_weight 5 with masking still
-    leaves the actions of unannotated labels without gradient."""
+    leaves the actions of unannotated labels without gradient (with nest_depth
+    1 also those of their nesting labels, e.g. Gene#1)."""
     nlp, pipe = make_pipe()
     pipe.cfg["positive_weight"] = 5.0
+    pipe.cfg["nest_depth"] = nest_depth
     nlp.initialize()
     examples = [
         make_example(nlp, WORDS, [(0, 1, "Chemical")], ["Chemical"]),
@@ -214,8 +217,9 @@ def test_pipe_loss_gives_foreign_actions_zero_gradient():
     output, _ = pipe.model.begin_update(inputs)
     loss, d_logits = pipe.get_loss(examples, output)
     assert loss > 0
-    gene = [pipe.actions.transition("Gene"), pipe.actions.reduce("Gene")]
-    disease = [pipe.actions.transition("Disease"), pipe.actions.reduce("Disease")]
+    nests = [""] + [f"#{d}" for d in range(1, nest_depth + 1)]
+    gene = [f(f"Gene{n}") for n in nests for f in (pipe.actions.transition, pipe.actions.reduce)]
+    disease = [f(f"Disease{n}") for n in nests for f in (pipe.actions.transition, pipe.actions.reduce)]
     eoa_step = numpy.arange(d_logits.shape[1])[None, :] >= (output.active.sum(1)[:, None] - 1)
     assert numpy.all(d_logits[..., gene][~eoa_step] == 0)
     assert numpy.all(d_logits[0][..., disease][~eoa_step[0]] == 0)

@@ -276,3 +276,38 @@ def test_gold_spans_of_differently_tokenized_examples_are_aligned():
     numpy.testing.assert_array_equal(rows[0], rows[1])
     expected = [(s.start, s.end, s.label_) for s in examples[1].get_aligned_spans_y2x(split.spans["sru_ner"], allow_overlap=True)]
     assert expected == [(1, 3, "protein"), (1, 5, "protein")]
+
+
+def _same_label_nested(doc):
+    spans = list(doc.spans["sru_ner"])
+    return any(a != b and a.label_ == b.label_ and a.start <= b.start and b.end <= a.end for a in spans for b in spans)
+
+
+def test_nest_depth_decodes_same_label_nesting_with_its_own_actions(tmp_path):
+    """With nest_depth 1 a mention inside a mention of its own label is taught
+    as TRANSITION/REDUCE(label#1); the pipeline still writes the label itself,
+    overfits such sentences and round-trips through disk."""
+    from spacy_sru_ner.demo import load_demo_docs
+
+    docs = [d for d in load_demo_docs("train") if len(d) <= 30 and _same_label_nested(d)][:12]
+    assert len(docs) == 12
+    nlp, examples, scores = train_nlp(docs, config={"nest_depth": 1})
+    pipe = nlp.get_pipe("sru_ner")
+    labels = pipe.labels
+    assert pipe.actions.labels == labels + tuple(f"{label}#1" for label in labels)
+    assert nlp.get_pipe("sru_ner").model.get_dim("nO") == 2 + 4 * len(labels)
+    _, gold_rows, _ = pipe._gold(examples)
+    nested_actions = [pipe.actions.transition(f"{label}#1") for label in labels]
+    assert sum(int(rows[:, nested_actions].sum()) for rows in gold_rows) >= 12
+    assert scores["spans_sru_ner_f"] == 1.0
+    texts = [eg.reference.text for eg in examples]
+    expected = [_spans(doc) for doc in nlp.pipe(texts)]
+    assert all(label in labels for spans, _ in expected for *_, label in spans)
+    nlp.to_disk(tmp_path / "model")
+    assert [_spans(doc) for doc in spacy.load(tmp_path / "model").pipe(texts)] == expected
+
+
+def test_nest_depth_must_be_a_non_negative_integer():
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="nest_depth"):
+        nlp.add_pipe("sru_ner", config={"nest_depth": -1})
