@@ -40,3 +40,30 @@ def test_confusion_by_label_counts_only_annotated_labels():
     assert result["per_label"]["Chemical"] == {**dict.fromkeys(ERROR_KINDS, 0), "correct": 1, "spurious": 1}
     lines = format_confusion(result)
     assert lines[0].split()[1:] == list(ERROR_KINDS) and lines[1].split() == ["Chemical", "1", "0", "0", "0", "0", "1"]
+
+
+def test_recall_by_nesting_kind():
+    """Gold mentions are sorted by where they sit: flat, outer, inside another
+    label's mention, inside a mention of their own label."""
+    from spacy_sru_ner.confusion import nesting_kind
+
+    nlp = spacy.blank("en")
+    words = "the CD28 surface receptor binds IL-2 gene in T cells".split()
+    reference = Doc(nlp.vocab, words=words)
+    gold = [(1, 4, "protein"), (1, 2, "protein"), (5, 7, "DNA"), (5, 6, "protein"), (8, 10, "cell_type")]
+    reference.spans["sru_ner"] = [Span(reference, s, e, l) for s, e, l in gold]
+    predicted = Doc(nlp.vocab, words=words)
+    predicted.spans["sru_ner"] = [Span(predicted, s, e, l) for s, e, l in gold[:1] + gold[2:]]
+    as_chars = [(reference[s:e].start_char, reference[s:e].end_char, l) for s, e, l in gold]
+    assert [nesting_kind(m, as_chars) for m in as_chars] == [
+        "outer", "inner_same_label", "outer", "inner_other_label", "flat"
+    ]
+    result = confusion_by_label([Example(predicted, reference)])
+    assert result["nesting"] == {
+        "flat": {"gold": 1, "found": 1}, "outer": {"gold": 2, "found": 2},
+        "inner_other_label": {"gold": 1, "found": 1}, "inner_same_label": {"gold": 1, "found": 0},
+    }
+    assert format_confusion(result)[-1] == (
+        "  recall by nesting: flat 1/1 (100.0), outer 2/2 (100.0), inner_other_label 1/1 (100.0), "
+        "inner_same_label 0/1 (0.0)"
+    )
