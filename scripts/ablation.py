@@ -3,6 +3,7 @@ ablation-multi-long) that are neither ``spacy train`` nor an evaluation.
 
     python scripts/ablation.py max-positive MODEL OUTPUT
     python scripts/ablation.py table OUT_DIR [--output OUT_DIR/summary.md]
+    python scripts/ablation.py split CORPUS.spacy OUT_DIR [--dev-fraction 0.2]
 
 * max-positive: MODEL (a trained sru_ner pipeline) saved to OUTPUT with the
   component's ``max_positive = 1`` (at most one label per span, the most
@@ -16,6 +17,11 @@ ablation-multi-long) that are neither ``spacy train`` nor an evaluation.
   (wall time of ``spacy train``), else the last record of ``<name>/curve.jsonl``
   (``spacy_sru_ner.CurveLogger.v1``: training seconds without the evaluations);
   updates: ``<name>/steps.txt``, else ``[training] max_steps`` of the model's config.
+* split: CORPUS's docs cut in two in their order (the last --dev-fraction of
+  them, whole abstracts stay mostly together) into OUT_DIR/train.spacy and
+  OUT_DIR/dev.spacy, with the counts of each part: docs, mentions and mentions
+  nested in a mention of their own label (e.g. GENIA's fully nested dev split
+  as training data, since its train split lacks those mentions).
 """
 import argparse
 import json
@@ -123,6 +129,36 @@ def table(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def split_corpus(corpus: Path, out_dir: Path, dev_fraction: float = 0.2) -> dict:
+    """Write CORPUS's first docs to OUT_DIR/train.spacy, its last
+    ``dev_fraction`` to OUT_DIR/dev.spacy; return and print their counts."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from spacy_sru_ner.confusion import nesting_kind
+    from spacy_sru_ner.contract import DEFAULT_SPANS_KEY, gold_spans
+
+    if not 0.0 < dev_fraction < 1.0:
+        raise ValueError(f"--dev-fraction must lie strictly between 0 and 1, got {dev_fraction}.")
+    nlp = spacy.blank("en")
+    docs = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+    n_dev = int(round(len(docs) * dev_fraction))
+    if n_dev == 0 or n_dev == len(docs):
+        raise ValueError(f"{corpus}: {len(docs)} docs cannot be split with --dev-fraction {dev_fraction}.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, part in (("train", docs[: len(docs) - n_dev]), ("dev", docs[len(docs) - n_dev :])):
+        DocBin(store_user_data=True, docs=part).to_disk(out_dir / f"{name}.spacy")
+        mentions = same_label = 0
+        for doc in part:
+            spans = [(s.start, s.end, s.label_) for s in gold_spans(doc, DEFAULT_SPANS_KEY)]
+            mentions += len(set(spans))
+            same_label += sum(nesting_kind(m, spans) == "inner_same_label" for m in set(spans))
+        counts[name] = {"docs": len(part), "mentions": mentions, "inner_same_label": same_label}
+        print(f"✔ {out_dir / f'{name}.spacy'}: {len(part)} docs, {mentions} mentions, {same_label} inside a mention of their own label")
+    return counts
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,9 +169,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     summary = commands.add_parser("table", help="markdown table of the evaluations under OUT_DIR")
     summary.add_argument("out_dir", type=Path)
     summary.add_argument("--output", type=Path, default=None, help="also write the table here")
+    split = commands.add_parser("split", help="cut CORPUS.spacy into OUT_DIR/train.spacy and OUT_DIR/dev.spacy")
+    split.add_argument("corpus", type=Path)
+    split.add_argument("out_dir", type=Path)
+    split.add_argument("--dev-fraction", type=float, default=0.2)
     args = parser.parse_args(argv)
     if args.command == "max-positive":
         set_max_positive(args.model, args.output, args.value)
+        return
+    if args.command == "split":
+        split_corpus(args.corpus, args.out_dir, args.dev_fraction)
         return
     text = table(args.out_dir)
     print(text, end="")

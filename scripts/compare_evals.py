@@ -15,6 +15,11 @@ labels each corpus is scored on), a column per evaluation; ``--label-maps
 CONFIG`` renames the labels of every evaluation with the config's
 ``[corpora.train.label_maps]`` (e.g. single-corpus models' ``GENE`` and
 ``protein`` to the multi-corpus model's ``Gene``).
+
+With ``--nesting``: a row per run and corpus, its test P / R / F and its recall
+of gold mentions by where they sit (flat, outer, inside another label's
+mention, inside a mention of their own label; the ``errors.nesting`` counts of
+``evaluate``).
 """
 import argparse
 import json
@@ -96,16 +101,42 @@ def label_table(
     return "\n".join(lines) + "\n"
 
 
+NESTING_COLUMNS = (
+    ("flat", "flat"), ("outer", "outer"), ("inner_other_label", "inside another label's"),
+    ("inner_same_label", "inside its own label's"),
+)
+
+
+def nesting_table(runs: List[Tuple[str, Path]]) -> str:
+    """A row per run and corpus: P / R / F, then recall (found / gold) per nesting kind."""
+    header = ["model", "corpus", "P / R / F"] + [f"recall: {title}" for _, title in NESTING_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for title, path in runs:
+        for corpus, scores in _load(title, path)["corpora"].items():
+            nesting = (scores.get("errors") or {}).get("nesting")
+            if nesting is None:
+                raise ValueError(f"compare_evals: {path} has no errors.nesting for {corpus} (evaluate it again)")
+            cells = [_cell(scores, False)]
+            for kind, _ in NESTING_COLUMNS:
+                n = nesting.get(kind, {"gold": 0, "found": 0})
+                cells.append(f"{100 * n['found'] / n['gold']:.1f} ({n['found']}/{n['gold']})" if n["gold"] else "–")
+            lines.append(f"| {title} | {corpus} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="TITLE=PATH of an `evaluate` JSON")
     parser.add_argument("--f-only", action="store_true", help="F per corpus instead of P / R / F")
     parser.add_argument("--per-label", action="store_true", help="a row per corpus and label, a column per run")
     parser.add_argument("--label-maps", type=Path, default=None, help="--per-label: rename labels with this config's [corpora.train.label_maps]")
+    parser.add_argument("--nesting", action="store_true", help="recall by nesting kind, a row per run and corpus")
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     runs = [_parse(arg) for arg in args.runs]
-    if args.per_label:
+    if args.nesting:
+        text = nesting_table(runs)
+    elif args.per_label:
         maps = read_label_maps(args.label_maps) if args.label_maps else None
         text = label_table(runs, f_only=args.f_only, label_maps=maps)
     else:
