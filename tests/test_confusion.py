@@ -67,3 +67,34 @@ def test_recall_by_nesting_kind():
         "  recall by nesting: flat 1/1 (100.0), outer 2/2 (100.0), inner_other_label 1/1 (100.0), "
         "inner_same_label 0/1 (0.0)"
     )
+
+
+def test_split_script_and_nesting_table(tmp_path):
+    """scripts/ablation.py split cuts a corpus in order and counts same-label
+    nesting; compare_evals.py --nesting tabulates evaluate's nesting recall."""
+    import json
+
+    from spacy.tokens import DocBin
+
+    from conftest import project_script
+
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(5):
+        doc = Doc(nlp.vocab, words=f"the CD28 surface receptor {i}".split())
+        doc.spans["sru_ner"] = [Span(doc, 1, 4, "protein"), Span(doc, 1, 2, "protein")][: 1 + (i % 2)]
+        docs.append(doc)
+    DocBin(docs=docs).to_disk(tmp_path / "corpus.spacy")
+    counts = project_script("ablation").split_corpus(tmp_path / "corpus.spacy", tmp_path / "split", 0.4)
+    assert counts == {
+        "train": {"docs": 3, "mentions": 4, "inner_same_label": 1},
+        "dev": {"docs": 2, "mentions": 3, "inner_same_label": 1},
+    }
+    dev = list(DocBin().from_disk(tmp_path / "split" / "dev.spacy").get_docs(nlp.vocab))
+    assert [d[-1].text for d in dev] == ["3", "4"]
+    nesting = {"flat": {"gold": 0, "found": 0}, "outer": {"gold": 4, "found": 3},
+               "inner_other_label": {"gold": 0, "found": 0}, "inner_same_label": {"gold": 2, "found": 1}}
+    result = {"corpora": {"genia_fm": {"p": 0.8, "r": 0.5, "f": 0.6, "errors": {"nesting": nesting}}}}
+    (tmp_path / "eval.json").write_text(json.dumps(result))
+    table = project_script("compare_evals").nesting_table([("m", tmp_path / "eval.json")])
+    assert table.splitlines()[-1] == "| m | genia_fm | 80.0 / 50.0 / 60.0 | – | 75.0 (3/4) | – | 50.0 (1/2) |"
