@@ -434,16 +434,17 @@ class SlotNER(TrainablePipe):
         corpus-prefixed labels: ``BC2GM$Gene`` does not compete with ``JNLPBA$DNA``)."""
         actions = self.actions
         max_positive = self.cfg.get("max_positive")
-        base = self.decoder_labels
+        base = self.decoder_labels if self.cfg.get("nest_depth", 0) else None
+
+        def decode(window_probs: numpy.ndarray, n_words: int) -> List[ScoredSpan]:
+            spans = probs_to_spans(window_probs, actions, threshold, n_words=n_words)
+            return spans if base is None else unnest_labels(spans, base)
+
         return [
             [
                 (s + offset, e + offset, label, score)
                 for offset, n_words, window_probs in windows
-                for s, e, label, score in limit_labels_per_span(
-                    unnest_labels(probs_to_spans(window_probs, actions, threshold, n_words=n_words), base),
-                    max_positive,
-                    label_prefix,
-                )
+                for s, e, label, score in limit_labels_per_span(decode(window_probs, n_words), max_positive, label_prefix)
             ]
             for windows in probs
         ]
@@ -518,10 +519,12 @@ class SlotNER(TrainablePipe):
         gold_rows = []
         foreign = numpy.zeros((len(windows), actions.n_actions), dtype="float32")
         n_inside = 0
+        nest_depth = self.cfg.get("nest_depth", 0)
         for b, (doc_i, start, end) in enumerate(windows):
             inside = [(s - start, e - start, l) for s, e, l in by_doc[doc_i] if s >= start and e <= end]
             n_inside += len(inside)
-            inside = label_nesting(inside, self.cfg.get("nest_depth", 0))
+            if nest_depth:
+                inside = label_nesting(inside, nest_depth)
             gold_rows.append(spans_to_rows(end - start, inside, actions))
             foreign[b] = foreign_by_doc.get(doc_i, no_foreign)
         n_gold = sum(len(spans) for spans in by_doc.values())
