@@ -10,8 +10,12 @@ from typing import Any, Callable, List, Optional, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
-from thinc.types import Floats2d, Floats3d
+from spacy.ml.extract_spans import extract_spans
+from spacy.ml.models.spancat import build_mean_max_reducer
+from thinc.api import ArgsKwargs, Linear, Model, PyTorchWrapper_v2, chain, torch2xp, xp2torch
+from thinc.types import Floats2d, Floats3d, Ragged
+
+from .actions import N_SPECIAL
 
 from .decoder import SlotDecoder
 from .settings import DecoderSettings
@@ -25,20 +29,24 @@ class SlotInput:
     windows: List[Window]
     gold: Optional[List[Floats2d]] = None  # per window: (rows, n_actions)
     foreign: Optional[Floats2d] = None  # (n_windows, n_actions)
+    spans: Optional[List[Any]] = None  # per doc: (n, 2) candidate spans of the span head (training)
+    span_gold: Optional[Tuple[Any, Any]] = None  # their (N, labels) targets and weights
 
 
 @dataclass
 class SlotOutput:
     """Training: ``logits`` (B, T, A); per step the gold row it was aligned
     with (``cursor``), whether a gold SHIFT was delayed (``delay``) and whether
-    it enters the loss (``active``), all (B, T). Inference: ``probs``, one
-    (steps, A) array per window."""
+    it enters the loss (``active``), all (B, T); with a span head and
+    ``SlotInput.spans``, its logits ``span_logits`` (N, labels). Inference:
+    ``probs``, one (steps, A) array per window."""
 
     logits: Optional[Floats3d] = None
     cursor: Optional[Any] = None
     delay: Optional[Floats2d] = None
     active: Optional[Floats2d] = None
     probs: Optional[List[Floats2d]] = None
+    span_logits: Optional[Floats2d] = None
 
 
 @registry.architectures("spacy_sru_ner.SlotDecoder.v1")
@@ -56,6 +64,7 @@ def build_slot_decoder(
     max_train_steps_factor: float,
     max_predict_steps_factor: float,
     slot_state: bool,
+    span_aux_width: int = 0,
     nO: Optional[int] = None,
 ) -> Model[SlotInput, SlotOutput]:
     """Build the SRU-NER model: a tok2vec encoder feeding the slot decoder.
@@ -64,8 +73,13 @@ def build_slot_decoder(
         transformer listener). The other settings are those of
         :class:`~spacy_sru_ner.settings.DecoderSettings` (documented there;
         defaults in the ``sru_ner`` component's default config).
+    span_aux_width: hidden width of a training-only span head (spancat's
+        mean-max reducer and a linear layer per decoder label, on the same
+        tok2vec; see :mod:`.span_aux`); 0: none.
     nO: number of actions; set by the component from its labels.
     """
+    if span_aux_width < 0:
+        raise ValueError(f"span_aux_width must be >= 0 (0: no span head), got {span_aux_width}.")
     settings = DecoderSettings(
         hidden_width=hidden_width,
         queries_per_action=queries_per_action,
@@ -85,9 +99,9 @@ def build_slot_decoder(
         forward,
         init=init,
         layers=[tok2vec],
-        refs={"tok2vec": tok2vec, "decoder": None},
+        refs={"tok2vec": tok2vec, "decoder": None, "span_head": None},
         dims={"nO": nO, "nI": None},
-        attrs={"decoder_settings": settings},
+        attrs={"decoder_settings": settings, "span_aux_width": span_aux_width},
     )
     return model
 
@@ -112,6 +126,15 @@ def ensure_decoder(model: Model) -> None:
     layer = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
     model.layers.append(layer)
     model.set_ref("decoder", layer)
+    width = model.attrs.get("span_aux_width", 0)
+    if width:
+        n_labels = (model.get_dim("nO") - N_SPECIAL) // 2
+        head = chain(extract_spans(), build_mean_max_reducer(width), Linear(nO=n_labels, nI=width))
+        ops = model.ops
+        sample = (Ragged(ops.alloc2f(2, n_inputs), ops.asarray1i([2])), Ragged(ops.asarray2i([[0, 1]]), ops.asarray1i([1])))
+        head.initialize(X=sample)
+        model.layers.append(head)
+        model.set_ref("span_head", head)
 
 
 def init(model: Model, X: Optional[SlotInput] = None, Y: Any = None) -> None:
@@ -181,9 +204,25 @@ def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput
         out, bp_decoder = decoder(_decoder_input(model, inputs, tokvecs, group, training), is_train)
         calls.append((group, out, bp_decoder))
     out = calls[0][1] if len(calls) == 1 else _merge_outputs(model, len(windows), calls)
+    bp_head = None
+    head = model.maybe_get_ref("span_head")
+    if training and head is not None and inputs.spans is not None and sum(len(s) for s in inputs.spans):
+        ops = model.ops
+        X = Ragged(ops.flatten(tokvecs), ops.asarray1i([t.shape[0] for t in tokvecs]))
+        indices = Ragged(
+            ops.asarray2i(numpy.concatenate([numpy.asarray(s, dtype="int32").reshape(-1, 2) for s in inputs.spans])),
+            ops.asarray1i([len(s) for s in inputs.spans]),
+        )
+        out.span_logits, bp_head = head((X, indices), is_train)
 
-    def backprop(d_logits: Floats3d) -> List[Doc]:
+    def backprop(d_logits: Floats3d, d_span_logits: Optional[Floats2d] = None) -> List[Doc]:
         d_tokvecs = [model.ops.alloc2f(*t.shape) for t in tokvecs]
+        if bp_head is not None and d_span_logits is not None:
+            d_X, _ = bp_head(d_span_logits)
+            start = 0
+            for d_t in d_tokvecs:
+                d_t += d_X.dataXd[start : start + d_t.shape[0]]
+                start += d_t.shape[0]
         for group, group_out, bp_decoder in calls:
             n_steps = group_out.logits.shape[1]
             d_vectors = bp_decoder(model.ops.xp.ascontiguousarray(d_logits[group, :n_steps]))

@@ -22,6 +22,7 @@ from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label
 from .loss import exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import score_spans
+from .span_aux import span_loss, span_targets
 
 logger = logging.getLogger("spacy_sru_ner")
 
@@ -82,6 +83,7 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "positive_weight": 10.0,
         "decoder_lr_scale": 3.0,
         "nest_depth": 0,
+        "span_aux_weight": 1.0,
         "scorer": {"@scorers": "spacy_sru_ner.span_scorer.v1"},
     },
     default_score_weights={
@@ -107,6 +109,7 @@ def make_sru_ner(
     positive_weight: float,
     decoder_lr_scale: float,
     nest_depth: int,
+    span_aux_weight: float,
     scorer: Optional[Callable],
 ) -> "SlotNER":
     """Create an ``sru_ner`` component.
@@ -146,6 +149,9 @@ def make_sru_ner(
         mention inside d other mentions of its label is decoded as
         ``label#d`` (d capped at nest_depth) and written back as ``label``.
         0 (the paper's decoder): one TRANSITION/REDUCE pair per label.
+    span_aux_weight: weight of the training-only span head's loss (spancat's
+        objective on the shared tok2vec) beside the decoder's; used only when
+        the model has a span head (``span_aux_width`` > 0).
     """
     return SlotNER(
         nlp.vocab,
@@ -164,6 +170,7 @@ def make_sru_ner(
         positive_weight=positive_weight,
         decoder_lr_scale=decoder_lr_scale,
         nest_depth=nest_depth,
+        span_aux_weight=span_aux_weight,
         scorer=scorer,
     )
 
@@ -199,6 +206,7 @@ class SlotNER(TrainablePipe):
         positive_weight: float = 10.0,
         decoder_lr_scale: float = 3.0,
         nest_depth: int = 0,
+        span_aux_weight: float = 1.0,
         scorer: Optional[Callable] = score_spans,
     ) -> None:
         if max_length < 1:
@@ -216,6 +224,8 @@ class SlotNER(TrainablePipe):
             raise ValueError(f"nest_depth of '{name}' must be an integer >= 0, got {nest_depth!r}.")
         if not project_coeff >= 0:
             raise ValueError(f"project_coeff of '{name}' must be >= 0, got {project_coeff}.")
+        if not span_aux_weight >= 0:
+            raise ValueError(f"span_aux_weight of '{name}' must be >= 0, got {span_aux_weight}.")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -235,6 +245,7 @@ class SlotNER(TrainablePipe):
             "positive_weight": positive_weight,
             "decoder_lr_scale": decoder_lr_scale,
             "nest_depth": nest_depth,
+            "span_aux_weight": span_aux_weight,
         }
 
     # --- labels ----------------------------------------------------------
@@ -487,10 +498,13 @@ class SlotNER(TrainablePipe):
                 doc.ents = filter_spans(list(group))
 
     # --- training --------------------------------------------------------
-    def _gold(self, examples: Sequence[Example]) -> Tuple[List[Window], List[numpy.ndarray], numpy.ndarray]:
+    def _gold(
+        self, examples: Sequence[Example]
+    ) -> Tuple[List[Window], List[numpy.ndarray], numpy.ndarray, List[List[Tuple[int, int, str]]]]:
         """The decoding windows of the examples' predicted docs, each window's
-        gold action rows, and its foreign-action mask (1 for the actions of
-        labels its corpus does not annotate; zeros without masking)."""
+        gold action rows, its foreign-action mask (1 for the actions of
+        labels its corpus does not annotate; zeros without masking), and its
+        gold spans in decoder labels, relative to the window."""
         docs = [eg.predicted for eg in examples]
         windows = self._windows(docs)
         actions = self.actions
@@ -517,6 +531,7 @@ class SlotNER(TrainablePipe):
                 missing = [name for name, label in self.decoder_labels.items() if label not in set(annotated)]
                 foreign_by_doc[i] = actions.label_action_mask(missing)
         gold_rows = []
+        window_spans = []
         foreign = numpy.zeros((len(windows), actions.n_actions), dtype="float32")
         n_inside = 0
         nest_depth = self.cfg.get("nest_depth", 0)
@@ -526,6 +541,7 @@ class SlotNER(TrainablePipe):
             if nest_depth:
                 inside = label_nesting(inside, nest_depth)
             gold_rows.append(spans_to_rows(end - start, inside, actions))
+            window_spans.append(inside)
             foreign[b] = foreign_by_doc.get(doc_i, no_foreign)
         n_gold = sum(len(spans) for spans in by_doc.values())
         if n_inside < n_gold:
@@ -535,11 +551,19 @@ class SlotNER(TrainablePipe):
                 "check the sentence boundaries of the training docs.",
                 n_gold - n_inside, n_gold, self.cfg["max_length"],
             )
-        return windows, gold_rows, foreign
+        return windows, gold_rows, foreign, window_spans
 
     def _training_input(self, examples: Sequence[Example]) -> SlotInput:
-        windows, gold_rows, foreign = self._gold(examples)
-        return SlotInput(docs=[eg.predicted for eg in examples], windows=windows, gold=gold_rows, foreign=foreign)
+        windows, gold_rows, foreign, window_spans = self._gold(examples)
+        docs = [eg.predicted for eg in examples]
+        inputs = SlotInput(docs=docs, windows=windows, gold=gold_rows, foreign=foreign)
+        if self.model.maybe_get_ref("span_head") is not None and self.cfg.get("span_aux_weight", 1.0) > 0:
+            labels = self.actions.labels
+            own = 1.0 - foreign[:, [self.actions.transition(label) for label in labels]]
+            spans, targets, weights = span_targets(windows, window_spans, own, labels, len(docs))
+            inputs.spans = spans
+            inputs.span_gold = (targets, weights)
+        return inputs
 
     def update(
         self,
@@ -565,7 +589,15 @@ class SlotNER(TrainablePipe):
         set_dropout_rate(self.model, drop)
         output, backprop = self.model.begin_update(inputs)
         loss, d_logits = self._loss(output, inputs.gold, inputs.foreign)
-        backprop(d_logits)
+        d_span_logits = None
+        if output.span_logits is not None:
+            xp = self.model.ops.xp
+            targets, weights = (xp.asarray(a) for a in inputs.span_gold)
+            span_loss_value, d_span_logits = span_loss(
+                xp, output.span_logits, targets, weights, self.cfg.get("span_aux_weight", 1.0)
+            )
+            loss += span_loss_value
+        backprop(d_logits, d_span_logits)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -575,9 +607,10 @@ class SlotNER(TrainablePipe):
         """Weighted mean binary cross-entropy over actions and active decoder
         steps, with targets built from the examples (see :mod:`.loss`).
 
-        Returns the loss and its gradient with respect to the step logits.
+        Returns the loss and its gradient with respect to the step logits
+        (the decoder's loss; the span head's, if any, is added in :meth:`update`).
         """
-        _, gold_rows, foreign = self._gold(list(examples))
+        _, gold_rows, foreign, _ = self._gold(list(examples))
         return self._loss(output, gold_rows, foreign)
 
     def _loss(self, output: SlotOutput, gold_rows: List[numpy.ndarray], foreign: numpy.ndarray) -> Tuple[float, Any]:
@@ -619,8 +652,8 @@ class SlotNER(TrainablePipe):
         return matrix
 
     def finish_update(self, sgd: Optimizer) -> None:
-        """Update the weights; the decoder's at ``decoder_lr_scale`` times the
-        optimizer's learning rate."""
+        """Update the weights; the decoder's (and the span head's) at
+        ``decoder_lr_scale`` times the optimizer's learning rate."""
         scale = self.cfg["decoder_lr_scale"]
         decoder = self.model.maybe_get_ref("decoder")
         if scale == 1.0 or decoder is None:
@@ -628,6 +661,9 @@ class SlotNER(TrainablePipe):
         else:
             self.model.get_ref("tok2vec").finish_update(sgd)
             decoder.finish_update(ScaledOptimizer(sgd, scale))
+            head = self.model.maybe_get_ref("span_head")
+            if head is not None:
+                head.finish_update(ScaledOptimizer(sgd, scale))
         self._invalidate_tables()
 
     def use_params(self, params: dict) -> Iterator[None]:
