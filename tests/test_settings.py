@@ -13,8 +13,11 @@ from spacy_sru_ner.settings import DecoderSettings
 
 def test_defaults_live_only_in_the_default_config():
     builder = inspect.signature(build_slot_decoder).parameters
-    assert [n for n, p in builder.items() if p.default is not inspect.Parameter.empty] == ["nO"]
-    assert set(DecoderSettings.names()) == set(builder) - {"tok2vec", "nO"}
+    # span_aux_width (the training-only span head, not a decoder setting) defaults to 0 in the
+    # builder so that pipelines saved before it existed still load
+    assert [n for n, p in builder.items() if p.default is not inspect.Parameter.empty] == ["span_aux_width", "nO"]
+    assert builder["span_aux_width"].default == 0
+    assert set(DecoderSettings.names()) == set(builder) - {"tok2vec", "span_aux_width", "nO"}
     module = inspect.signature(SlotDecoder.__init__).parameters
     assert all(p.default is inspect.Parameter.empty for p in module.values())
     assert DecoderSettings.defaults() == DecoderSettings.from_config(DEFAULT_MODEL)
