@@ -1,4 +1,5 @@
 """Per-label error counts: correct, wrong label, wrong boundary, both, missed, spurious."""
+import pytest
 import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -98,3 +99,41 @@ def test_split_script_and_nesting_table(tmp_path):
     (tmp_path / "eval.json").write_text(json.dumps(result))
     table = project_script("compare_evals").nesting_table([("m", tmp_path / "eval.json")])
     assert table.splitlines()[-1] == "| m | genia_fm | 80.0 / 50.0 / 60.0 | – | 75.0 (3/4) | – | 50.0 (1/2) |"
+
+
+def test_verify_candidates_scores_each_model_alone_as_evaluate_does(trained, tmp_path):
+    """scripts/verify_candidates.py: its 'alone' rows are each model's own exact-match scores,
+    and spancat kept at its threshold on sru_ner's spans never finds a span sru_ner did not propose."""
+    import srsly
+    from spacy.tokens import DocBin
+
+    from conftest import make_examples, nested_docs, project_script
+
+    nlp, examples, _ = trained
+    docs = []  # the script decodes the data's own tokens: spaCy's tokenization of the demo sentences
+    for gold in nested_docs(20):
+        doc = nlp.make_doc(gold.text)
+        spans = [doc.char_span(s.start_char, s.end_char, s.label_) for s in gold.spans["sru_ner"]]
+        if all(spans):
+            doc.spans["sru_ner"] = spans
+            docs.append(doc)
+    assert len(docs) >= 10
+    spc = spacy.blank("en")
+    spc.add_pipe("spancat", config={"spans_key": "sru_ner", "suggester": {"@misc": "spacy.ngram_suggester.v1", "sizes": [1, 2, 3]}})
+    spc_examples = make_examples(spc, docs)
+    optimizer = spc.initialize(lambda: spc_examples)
+    for _ in range(5):
+        spc.update(spc_examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "sru")
+    spc.to_disk(tmp_path / "spancat")
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "data.spacy")
+    project_script("verify_candidates").main(
+        [str(tmp_path / "sru"), str(tmp_path / "spancat"), str(tmp_path / "data.spacy"), "--output", str(tmp_path / "out"),
+         "--thresholds", "0.5", "--keep", "0.5", "--variants", "1"]
+    )
+    result = srsly.read_json(tmp_path / "out" / "verify.json")
+    assert result["spancat alone"]["f"] == pytest.approx(spc.evaluate(make_examples(spc, docs))["spans_sru_ner_f"])
+    assert result["sru_ner alone, threshold 0.5"]["f"] == pytest.approx(nlp.evaluate(make_examples(nlp, docs))["spans_sru_ner_f"])
+    rows = [k for k in result if k.startswith("sru_ner threshold 0.5, variants ±0")]
+    assert len(rows) == 1 and "unlabelled recall 100.0" in rows[0]  # sru_ner overfits these docs
+    assert result[rows[0]]["p"] >= 0 and (tmp_path / "out" / "summary.md").is_file()
