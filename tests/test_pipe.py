@@ -271,7 +271,8 @@ def test_gold_spans_of_differently_tokenized_examples_are_aligned():
     split.spans["sru_ner"] = [Span(split, 1, 5, "protein"), Span(split, 1, 7, "protein")]
     examples = [Example(Doc(nlp.vocab, words=words, spaces=spaces), ref) for ref in (same, split)]
     assert _same_tokens(examples[0]) and not _same_tokens(examples[1])
-    windows, rows, _ = pipe._gold(examples)
+    windows, rows, _, spans = pipe._gold(examples)
+    assert spans[0] == spans[1] == [(1, 3, "protein"), (1, 5, "protein")]
     assert len(windows) == 2
     numpy.testing.assert_array_equal(rows[0], rows[1])
     expected = [(s.start, s.end, s.label_) for s in examples[1].get_aligned_spans_y2x(split.spans["sru_ner"], allow_overlap=True)]
@@ -298,7 +299,8 @@ def test_nest_depth_decodes_same_label_nesting_with_its_own_actions(tmp_path):
     labels = pipe.labels
     assert pipe.actions.labels == labels + tuple(f"{label}#1" for label in labels)
     assert nlp.get_pipe("sru_ner").model.get_dim("nO") == 2 + 4 * len(labels)
-    _, gold_rows, _ = pipe._gold(examples)
+    _, gold_rows, _, window_spans = pipe._gold(examples)
+    assert any("#1" in label for spans in window_spans for _, _, label in spans)
     nested_actions = [pipe.actions.transition(f"{label}#1") for label in labels]
     assert sum(int(rows[:, nested_actions].sum()) for rows in gold_rows) >= 12
     assert scores["spans_sru_ner_f"] == 1.0
