@@ -16,7 +16,6 @@ from thinc.api import ArgsKwargs, Linear, Model, PyTorchWrapper_v2, chain, torch
 from thinc.types import Floats2d, Floats3d, Ragged
 
 from .actions import N_SPECIAL
-
 from .decoder import SlotDecoder
 from .settings import DecoderSettings
 
