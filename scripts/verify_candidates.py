@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import numpy
 import spacy
 import srsly
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc, DocBin
 from thinc.types import Ragged
 
@@ -28,10 +29,11 @@ Labelled = Set[Tuple[int, int, str]]
 
 
 def prf(pred: Sequence[Labelled], gold: Sequence[Labelled]) -> Dict[str, float]:
-    tp = sum(len(p & g) for p, g in zip(pred, gold))
-    n_pred, n_gold = sum(map(len, pred)), sum(map(len, gold))
-    p, r = tp / max(n_pred, 1), tp / max(n_gold, 1)
-    return {"p": p, "r": r, "f": 2 * p * r / max(p + r, 1e-12)}
+    """Exact-match micro P/R/F over the docs (spaCy's PRFScore, as the project's scorer)."""
+    score = PRFScore()
+    for p, g in zip(pred, gold):
+        score.score_set(p, g)
+    return score.to_dict()
 
 
 def spancat_scores(spancat, docs: List[Doc], candidates: List[List[Tuple[int, int]]], batch: int = 256) -> List[numpy.ndarray]:

@@ -101,8 +101,12 @@ def weighted_bce(
     n_actions = logits.shape[-1]
     denom = float(max(float(active.sum()), 1.0)) * n_actions
     weights = active[..., None] * (1.0 + (positive_weight - 1.0) * positives) / denom
-    probs = sigmoid(xp, logits)
-    d_logits = (probs - targets) * weights
+    return bce_with_logits(xp, logits, targets, weights)
+
+
+def bce_with_logits(xp: Any, logits: Any, targets: Any, weights: Any) -> Tuple[float, Any]:
+    """The weighted sum of the binary cross-entropies of ``logits`` against
+    ``targets``, and its gradient with respect to the logits."""
     bce = xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))
-    loss = float((bce * weights).sum())
-    return loss, d_logits.astype("float32")
+    d_logits = (sigmoid(xp, logits) - targets) * weights
+    return float((bce * weights).sum()), d_logits.astype("float32")

@@ -209,7 +209,7 @@ def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput
         ops = model.ops
         X = Ragged(ops.flatten(tokvecs), ops.asarray1i([t.shape[0] for t in tokvecs]))
         indices = Ragged(
-            ops.asarray2i(numpy.concatenate([numpy.asarray(s, dtype="int32").reshape(-1, 2) for s in inputs.spans])),
+            ops.asarray2i(numpy.concatenate(inputs.spans)),
             ops.asarray1i([len(s) for s in inputs.spans]),
         )
         out.span_logits, bp_head = head((X, indices), is_train)
@@ -218,10 +218,8 @@ def forward(model: Model, inputs: SlotInput, is_train: bool) -> Tuple[SlotOutput
         d_tokvecs = [model.ops.alloc2f(*t.shape) for t in tokvecs]
         if bp_head is not None and d_span_logits is not None:
             d_X, _ = bp_head(d_span_logits)
-            start = 0
-            for d_t in d_tokvecs:
-                d_t += d_X.dataXd[start : start + d_t.shape[0]]
-                start += d_t.shape[0]
+            for d_t, d_doc in zip(d_tokvecs, model.ops.unflatten(d_X.dataXd, d_X.lengths)):
+                d_t += d_doc
         for group, group_out, bp_decoder in calls:
             n_steps = group_out.logits.shape[1]
             d_vectors = bp_decoder(model.ops.xp.ascontiguousarray(d_logits[group, :n_steps]))

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy
 
-from .loss import sigmoid
+from .loss import bce_with_logits
 
 #: longest span (in words) offered to the head besides the gold spans: the
 #: ngram sizes of the ``spancat`` baseline config
@@ -41,7 +41,7 @@ def span_targets(
     """
     label_id: Dict[str, int] = {label: i for i, label in enumerate(labels)}
     per_doc: List[List[Tuple[int, int]]] = [[] for _ in range(n_docs)]
-    rows: List[List[Tuple[int, int, int]]] = [[] for _ in range(n_docs)]  # (candidate, label, window)
+    rows: List[List[Tuple[int, int]]] = [[] for _ in range(n_docs)]  # (candidate, label) of the gold spans
     doc_windows: List[List[int]] = [[] for _ in range(n_docs)]
     for b, ((doc_i, start, end), gold) in enumerate(zip(windows, window_spans)):
         n = end - start
@@ -56,7 +56,7 @@ def span_targets(
                 index[(s, e)] = len(per_doc[doc_i])
                 per_doc[doc_i].append((start + s, start + e))
                 doc_windows[doc_i].append(b)
-            rows[doc_i].append((index[(s, e)], label_id[label], b))
+            rows[doc_i].append((index[(s, e)], label_id[label]))
     n_labels = len(labels)
     sizes = [len(spans) for spans in per_doc]
     offsets = numpy.cumsum([0] + sizes)
@@ -65,7 +65,7 @@ def span_targets(
     for doc_i in range(n_docs):
         if sizes[doc_i]:
             weights[offsets[doc_i] : offsets[doc_i + 1]] = own[numpy.asarray(doc_windows[doc_i])]
-        for candidate, label, _ in rows[doc_i]:
+        for candidate, label in rows[doc_i]:
             targets[offsets[doc_i] + candidate, label] = 1.0
     spans = [numpy.asarray(s, dtype="int32").reshape(-1, 2) for s in per_doc]
     return spans, targets, weights
@@ -75,7 +75,4 @@ def span_loss(xp: Any, logits: Any, targets: Any, weights: Any, scale: float = 1
     """Mean binary cross-entropy with logits over the weighted (own-label)
     targets, times ``scale``. Returns the loss and its gradient."""
     denom = float(max(float(weights.sum()), 1.0))
-    w = weights * (scale / denom)
-    bce = xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))
-    d_logits = (sigmoid(xp, logits) - targets) * w
-    return float((bce * w).sum()), d_logits.astype("float32")
+    return bce_with_logits(xp, logits, targets, weights * (scale / denom))
