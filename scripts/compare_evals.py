@@ -20,6 +20,11 @@ With ``--nesting``: a row per run and corpus, its test P / R / F and its recall
 of gold mentions by where they sit (flat, outer, inside another label's
 mention, inside a mention of their own label; the ``errors.nesting`` counts of
 ``evaluate``).
+
+With ``--seeds``, the commas of ``TITLE=PATH,PATH,...`` separate runs of one model
+that differ only in their seed (each an evaluation on the same corpora): a row per
+title with every run's macro-F and the mean P / R / F over the runs, with the sample
+standard deviation of F.
 """
 import argparse
 import json
@@ -124,6 +129,34 @@ def nesting_table(runs: List[Tuple[str, Path]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _macro(data: Dict) -> Dict[str, float]:
+    scores = list(data["corpora"].values())
+    return {key: sum(score[key] for score in scores) / len(scores) for key in ("p", "r", "f")}
+
+
+def seed_table(runs: List[Tuple[str, Path]]) -> str:
+    """A row per title: each seed's macro-F, then mean P / R / F and the F's standard deviation."""
+    import statistics
+
+    rows = []
+    for title, path in runs:
+        seeds = [_load(title, Path(part)) for part in str(path).split(",")]
+        corpora = [sorted(data["corpora"]) for data in seeds]
+        if any(names != corpora[0] for names in corpora):
+            raise ValueError(f"compare_evals: the runs of {title!r} are scored on different corpora: {corpora}")
+        rows.append((title, [_macro(data) for data in seeds]))
+    most = max(len(scores) for _, scores in rows)
+    header = ["model"] + [f"run {i + 1} F" for i in range(most)] + ["mean P / R / F", "sd of F"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for title, scores in rows:
+        cells = [f"{100 * score['f']:.2f}" for score in scores] + ["–"] * (most - len(scores))
+        mean = {key: statistics.fmean(score[key] for score in scores) for key in ("p", "r", "f")}
+        sd = f"{100 * statistics.stdev(score['f'] for score in scores):.2f}" if len(scores) > 1 else "–"
+        cells.append(f"{100 * mean['p']:.1f} / {100 * mean['r']:.1f} / **{100 * mean['f']:.2f}**")
+        lines.append(f"| {title} | " + " | ".join(cells + [sd]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="TITLE=PATH of an `evaluate` JSON")
@@ -131,10 +164,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--per-label", action="store_true", help="a row per corpus and label, a column per run")
     parser.add_argument("--label-maps", type=Path, default=None, help="--per-label: rename labels with this config's [corpora.train.label_maps]")
     parser.add_argument("--nesting", action="store_true", help="recall by nesting kind, a row per run and corpus")
+    parser.add_argument("--seeds", action="store_true", help="commas separate runs of one model (seeds): their mean and sd")
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     runs = [_parse(arg) for arg in args.runs]
-    if args.nesting:
+    if args.seeds:
+        text = seed_table(runs)
+    elif args.nesting:
         text = nesting_table(runs)
     elif args.per_label:
         maps = read_label_maps(args.label_maps) if args.label_maps else None

@@ -149,6 +149,29 @@ def test_compare_evals_table(tmp_path):
         compare.table([("gone", tmp_path / "missing.json")])
 
 
+def test_compare_evals_seeds(tmp_path):
+    """scripts/compare_evals.py --seeds: commas separate seeds of one model; a row per model with
+    each seed's F, the mean P / R / F and the sample standard deviation of F."""
+    from conftest import project_script
+
+    compare = project_script("compare_evals")
+
+    def write(name, p, r, f, corpus="genia_fm"):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"corpora": {corpus: {"p": p, "r": r, "f": f}}}))
+        return path
+
+    a = [write("a0", 0.7, 0.6, 0.70), write("a1", 0.8, 0.7, 0.72), write("a2", 0.9, 0.8, 0.74)]
+    b = [write("b0", 0.5, 0.5, 0.5)]
+    lines = compare.seed_table([("sru_ner", Path(",".join(map(str, a)))), ("spancat", b[0])]).splitlines()
+    assert lines[0] == "| model | run 1 F | run 2 F | run 3 F | mean P / R / F | sd of F |"
+    assert lines[2] == "| sru_ner | 70.00 | 72.00 | 74.00 | 80.0 / 70.0 / **72.00** | 2.00 |"
+    assert lines[3] == "| spancat | 50.00 | – | – | 50.0 / 50.0 / **50.00** | – |"
+    other = write("c", 0.5, 0.5, 0.5, corpus="ncbi_disease")
+    with pytest.raises(ValueError, match="different corpora"):
+        compare.seed_table([("mixed", Path(f"{b[0]},{other}"))])
+
+
 def test_compare_evals_per_label(tmp_path):
     """scripts/compare_evals.py --per-label: a row per corpus and label, a column per run; a run
     given as several comma-joined evaluations (one model per corpus) fills one column."""
