@@ -200,3 +200,28 @@ def test_compare_evals_per_label(tmp_path):
     config = tmp_path / "maps.cfg"
     config.write_text("[corpora]\n\n[corpora.train]\n\n[corpora.train.label_maps]\n\n[corpora.train.label_maps.linnaeus]\nspecies = \"Species\"\n")
     assert compare.read_label_maps(config) == maps
+
+
+def test_pipeline_speed_table(tmp_path):
+    """benchmarks/pipeline_speed.py: a row per pipeline with its words/s; an empty or missing
+    corpus is an error that names the file."""
+    from spacy.tokens import DocBin
+
+    from benchmarks.pipeline_speed import main
+
+    nlp = spacy.blank("en")
+    nlp.to_disk(tmp_path / "blank")
+    corpus = tmp_path / "test.spacy"
+    docs = [nlp("IL-2 gene expression requires NF-kappa B."), nlp("T cells.")]
+    DocBin(docs=docs).to_disk(corpus)
+    main([str(corpus), f"blank={tmp_path / 'blank'}", "--repeat", "2", "--output", str(tmp_path / "speed.md")])
+    lines = (tmp_path / "speed.md").read_text(encoding="utf8").splitlines()
+    assert lines[0].startswith(f"2 texts, {sum(len(doc) for doc in docs)} words of")
+    assert lines[2] == "| pipeline | words/s (median) | slowest / fastest run |"
+    title, median, spread = [cell.strip() for cell in lines[4].strip("|").split("|")]
+    assert title == "blank" and float(median.replace(",", "")) > 0
+    DocBin().to_disk(tmp_path / "empty.spacy")
+    with pytest.raises(ValueError, match="empty.spacy holds no documents"):
+        main([str(tmp_path / "empty.spacy"), str(tmp_path / "blank")])
+    with pytest.raises(FileNotFoundError, match="missing.spacy"):
+        main([str(tmp_path / "missing.spacy"), str(tmp_path / "blank")])
