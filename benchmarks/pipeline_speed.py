@@ -68,12 +68,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         "| pipeline | words/s (median) | slowest / fastest run |",
         "|---|---|---|",
     ]
+    print("\n".join(lines), flush=True)
     for title, path in map(_parse, args.models):
         speeds = words_per_second(path, texts, args.batch_size, args.repeat)
         lines.append(f"| {title} | {statistics.median(speeds):,.0f} | {min(speeds):,.0f} / {max(speeds):,.0f} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    print(text, end="")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf8")
