@@ -15,10 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-
-def _parse(arg: str) -> Tuple[str, Path]:
-    title, sep, path = arg.rpartition("=")
-    return (title, Path(path)) if sep else (Path(arg).name, Path(arg))
+from spacy_sru_ner.named_args import named_path
 
 
 def read_texts(path: Path) -> Tuple[List[str], int]:
@@ -58,6 +55,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
+    try:
+        models = [named_path(arg) for arg in args.models]
+    except ValueError as err:
+        parser.error(str(err))
     texts, n_words = read_texts(args.corpus)
     import torch
 
@@ -69,7 +70,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
-    for title, path in map(_parse, args.models):
+    for title, path in models:
         speeds = words_per_second(path, texts, args.batch_size, args.repeat)
         lines.append(f"| {title} | {statistics.median(speeds):,.0f} | {min(speeds):,.0f} / {max(speeds):,.0f} |")
         print(lines[-1], flush=True)

@@ -31,10 +31,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-
-def _parse(arg: str) -> Tuple[str, Path]:
-    title, sep, path = arg.rpartition("=")
-    return (title, Path(path)) if sep else (Path(arg).stem, Path(arg))
+from spacy_sru_ner.named_args import named_path
 
 
 def _load(title: str, path: Path) -> Dict:
@@ -167,7 +164,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--seeds", action="store_true", help="commas separate runs of one model (seeds): their mean and sd")
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    runs = [_parse(arg) for arg in args.runs]
+    try:
+        runs = [named_path(arg) for arg in args.runs]
+    except ValueError as err:
+        parser.error(str(err))
     if args.seeds:
         text = seed_table(runs)
     elif args.nesting:

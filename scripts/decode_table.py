@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from spacy_sru_ner.named_args import named_path
+
 
 def round_models(name: str, run_dir: Path) -> List[Tuple[str, str]]:
     """``(NAME_<updates>, path)`` for the model-last of each round of a train-rounds folder."""
@@ -55,10 +57,12 @@ def main() -> None:
 
     models: List[Tuple[str, str]] = []
     for item in args.models:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            parser.error(f"models are NAME=MODEL_PATH, got {item!r}")
-        if not Path(path).exists():
+        try:
+            name, model_path = named_path(item, what="NAME=MODEL_PATH", title_required=True)
+        except ValueError as err:
+            parser.error(str(err))
+        path = str(model_path)
+        if not model_path.exists():
             parser.error(f"{path}: model not found")
         if args.rounds:
             try:

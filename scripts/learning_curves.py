@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from spacy_sru_ner.named_args import named_path
+
 
 def minilm_path() -> str:
     try:
@@ -80,10 +82,11 @@ def main() -> None:
     args = parser.parse_args()
     runs: List[Tuple[str, str]] = []
     for item in args.run:
-        name, sep, config = item.partition("=")
-        if not sep:
-            sys.exit(f"--run: expected NAME=CONFIG, got {item!r}")
-        runs.append((name, config))
+        try:
+            name, config = named_path(item, what="--run NAME=CONFIG", title_required=True)
+        except ValueError as err:
+            sys.exit(str(err))
+        runs.append((name, str(config)))
     extra: Dict[str, List[str]] = {name: [] for name, _ in runs}
     for item in args.set:
         name, sep, setting = item.partition(":")

@@ -242,14 +242,10 @@ def plot_curves_cli(
     import srsly
 
     from .curves import plot_curves, summarize_curves
+    from .named_args import named_path
 
     try:
-        pairs = []
-        for run in runs:
-            name, sep, path = run.partition("=")
-            if not sep or not name or not path:
-                raise ValueError(f"expected NAME=CURVE.jsonl, got {run!r}")
-            pairs.append((name, Path(path)))
+        pairs = [named_path(run, what="NAME=CURVE.jsonl", title_required=True) for run in runs]
         plot_curves(pairs, output, title, per_corpus=per_corpus)
         rows = summarize_curves(pairs)
         for row in rows:

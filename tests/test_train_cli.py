@@ -85,6 +85,21 @@ def test_spacy_train_and_evaluate_end_to_end(tmp_path):
     assert reloaded.config["components"]["sru_ner"]["threshold"] == best
 
 
+def test_named_path():
+    """TITLE=PATH arguments of the CLI and the scripts: split at the last '=', a bare path is
+    titled by its stem unless a title is required, and an empty title or path is an error."""
+    from spacy_sru_ner.named_args import named_path
+
+    assert named_path("x=y=z.json") == ("x=y", Path("z.json"))
+    assert named_path("sru_ner, depth 8=training/a/model-best") == ("sru_ner, depth 8", Path("training/a/model-best"))
+    assert named_path("metrics/genia_fm.json") == ("genia_fm", Path("metrics/genia_fm.json"))
+    for bad in ("=a.json", "title=", ""):
+        with pytest.raises(ValueError, match="expected TITLE=PATH"):
+            named_path(bad)
+    with pytest.raises(ValueError, match="expected NAME=CURVE.jsonl, got 'curve.jsonl'"):
+        named_path("curve.jsonl", what="NAME=CURVE.jsonl", title_required=True)
+
+
 def test_plot_curves_reports_a_bad_curve_file(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"step": 0, "score": 0.1, "train_seconds": 1}\nnot json\n')
@@ -93,6 +108,11 @@ def test_plot_curves_reports_a_bad_curve_file(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1 and f"{bad}:2" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_sru_ner", "plot-curves", str(tmp_path / "x.png"), str(bad)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1 and "expected NAME=CURVE.jsonl" in result.stderr
 
 
 def test_plot_curves_per_corpus(tmp_path):
@@ -144,7 +164,6 @@ def test_compare_evals_table(tmp_path):
     assert lines[2] == "| base | 50.0 / 50.0 / 50.0 | 100.0 / 50.0 / 60.0 | **55.0** |"
     assert lines[3] == "| more bc2gm | 75.0 / 75.0 / 75.0 | – | – |"
     assert compare.table([("base", a)], f_only=True).splitlines()[2] == "| base | 50.0 | 60.0 | **55.0** |"
-    assert compare._parse("x=y=z.json") == ("x=y", Path("z.json"))
     with pytest.raises(FileNotFoundError, match="missing.json"):
         compare.table([("gone", tmp_path / "missing.json")])
 
