@@ -17,22 +17,76 @@ best dev score, the next rounds train at this factor times the learning rate
 ``OUTPUT/model-best`` is the best evaluation of all rounds, ``OUTPUT/model-last``
 the latest, ``OUTPUT/rounds.json`` the state, ``OUTPUT/curve.jsonl`` every
 evaluation with the update and training seconds counted from round 0.
+
+A call holds ``OUTPUT/train-rounds.lock`` while it runs: a second call on the
+same folder fails at once instead of adopting (or deleting) the round that the
+first one is training. A lock left by a killed call is taken over.
 """
 import json
+import os
 import shutil
+import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from .curves import LOGGER_NAME
 
 PathLike = Union[str, Path]
 STATE_FILE = "rounds.json"
 CURVE_FILE = "curve.jsonl"
+LOCK_FILE = "train-rounds.lock"
 
 
 class RoundsError(ValueError):
     """Settings or state that make a continued training impossible."""
+
+
+def _lock_holder(path: Path) -> Optional[Dict[str, Any]]:
+    """The call that holds the lock file ``path``, or None if it no longer runs
+    (its process is gone, or the file is unreadable: a call killed while writing it)."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf8"))
+        pid, host = int(holder["pid"]), str(holder["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host != socket.gethostname():
+        return holder  # cannot be checked from here: assume it runs
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # another user's process: it exists
+    return holder
+
+
+@contextmanager
+def training_lock(output: Path) -> Iterator[None]:
+    """Hold ``output/train-rounds.lock`` for the duration of the block, so that
+    two calls never train in the same folder at once; a stale lock is taken over."""
+    path = output / LOCK_FILE
+    for attempt in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is not None or attempt:
+                who = f"process {holder['pid']} on {holder['host']}" if holder else "another call"
+                raise RoundsError(
+                    f"{output} is being trained by {who} (lock file {path}); wait for it to end, or, if no "
+                    "train-rounds call runs on this folder, delete the lock file"
+                )
+            print(f"ℹ {path}: taking over the lock of a call that no longer runs")
+            path.unlink(missing_ok=True)
+    with os.fdopen(fd, "w", encoding="utf8") as file:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname()}, file)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def round_dir(output: Path, index: int) -> Path:
@@ -206,7 +260,6 @@ def train_rounds(
     ``lr_scale`` sets the learning-rate scale of the rounds from this call on
     (a schedule decided in advance); without it, the stored scale is used,
     which ``plateau_factor`` lowers after a round without a better dev score."""
-    from spacy.cli.train import train as spacy_train
     from spacy.util import load_config
 
     output = Path(output)
@@ -226,6 +279,18 @@ def train_rounds(
             f"in {config_path}: the last updates of a round would be lost to the next one"
         )
     output.mkdir(parents=True, exist_ok=True)
+    with training_lock(output):
+        return _run_rounds(config, config_path, output, round_steps, patience, max_rounds, plateau_factor,
+                           lr_scale, overrides, use_gpu)
+
+
+def _run_rounds(
+    config: Any, config_path: PathLike, output: Path, round_steps: int, patience: int, max_rounds: int,
+    plateau_factor: float, lr_scale: Optional[float], overrides: Optional[Dict[str, Any]], use_gpu: int,
+) -> Dict[str, Any]:
+    """The rounds of one ``train_rounds`` call, under its lock."""
+    from spacy.cli.train import train as spacy_train
+
     state = load_state(output)
     state["command"] = " ".join(
         [f"python -m spacy_sru_ner train-rounds {config_path} {output} --round-steps {round_steps} --patience {patience}"]

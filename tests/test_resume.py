@@ -1,6 +1,8 @@
 """`train-rounds`: training continued from the last saved pipeline, across calls."""
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -9,7 +11,16 @@ import spacy
 
 from spacy_sru_ner.convert import convert_file
 from spacy_sru_ner.demo import DEMO_CONFIG, DEMO_DEV, DEMO_TRAIN
-from spacy_sru_ner.resume import CURVE_FILE, RoundsError, load_state, round_dir, scale_learn_rate, train_rounds
+from spacy_sru_ner.resume import (
+    CURVE_FILE,
+    LOCK_FILE,
+    RoundsError,
+    load_state,
+    round_dir,
+    scale_learn_rate,
+    train_rounds,
+    training_lock,
+)
 
 TINY = {
     "components.sru_ner.model.hidden_width": 16,
@@ -133,6 +144,36 @@ def test_train_rounds_cli(demo_paths, tmp_path):
     # every option that changes the training is in the recorded command; defaults are left out
     assert "--plateau-factor" not in state["command"] and "--max-rounds" not in state["command"]
     assert "learn_rate = 0.0005\n" in (round_dir(tmp_path / "out", 1) / "config.cfg").read_text()
+
+
+def _write_lock(folder, pid, host=None):
+    (folder / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": host or socket.gethostname()}))
+
+
+def test_a_second_call_on_a_folder_in_training_fails(demo_paths, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    _write_lock(out, os.getpid())  # a live process holds the folder
+    with pytest.raises(RoundsError, match=f"being trained by process {os.getpid()}.*{LOCK_FILE}"):
+        train_rounds(DEMO_CONFIG, out, round_steps=4, patience=10, overrides={**demo_paths, **TINY})
+    assert not round_dir(out, 0).exists() and (out / LOCK_FILE).exists()
+    _write_lock(out, 1, host="another-machine")  # cannot be checked from here: taken as running
+    with pytest.raises(RoundsError, match="on another-machine"):
+        with training_lock(out):
+            pass
+
+
+def test_lock_of_a_call_that_no_longer_runs_is_taken_over(tmp_path):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _write_lock(tmp_path, int(ended.stdout))
+    with training_lock(tmp_path):
+        assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert not (tmp_path / LOCK_FILE).exists()
+    (tmp_path / LOCK_FILE).write_text("")  # killed while writing it
+    with pytest.raises(ZeroDivisionError):
+        with training_lock(tmp_path):
+            1 / 0
+    assert not (tmp_path / LOCK_FILE).exists()  # released when the call fails too
 
 
 def test_lr_scale_must_be_positive(demo_paths, tmp_path):
