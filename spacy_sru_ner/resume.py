@@ -37,6 +37,8 @@ PathLike = Union[str, Path]
 STATE_FILE = "rounds.json"
 CURVE_FILE = "curve.jsonl"
 LOCK_FILE = "train-rounds.lock"
+#: an unreadable lock file younger than this is being written by a call that just took it
+LOCK_WRITE_SECONDS = 10.0
 
 
 class RoundsError(ValueError):
@@ -45,12 +47,17 @@ class RoundsError(ValueError):
 
 def _lock_holder(path: Path) -> Optional[Dict[str, Any]]:
     """The call that holds the lock file ``path``, or None if it no longer runs
-    (its process is gone, or the file is unreadable: a call killed while writing it)."""
+    (its process is gone, or the file has been unreadable for a while: a call
+    killed while writing it)."""
     try:
         holder = json.loads(path.read_text(encoding="utf8"))
         pid, host = int(holder["pid"]), str(holder["host"])
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        try:
+            being_written = time.time() - path.stat().st_mtime < LOCK_WRITE_SECONDS
+        except OSError:
+            being_written = False
+        return {"pid": "unknown", "host": "unknown"} if being_written else None
     if host != socket.gethostname():
         return holder  # cannot be checked from here: assume it runs
     try:
@@ -74,7 +81,8 @@ def training_lock(output: Path) -> Iterator[None]:
         except FileExistsError:
             holder = _lock_holder(path)
             if holder is not None or attempt:
-                who = f"process {holder['pid']} on {holder['host']}" if holder else "another call"
+                known = holder is not None and holder["pid"] != "unknown"
+                who = f"process {holder['pid']} on {holder['host']}" if known else "another call"
                 raise RoundsError(
                     f"{output} is being trained by {who} (lock file {path}); wait for it to end, or, if no "
                     "train-rounds call runs on this folder, delete the lock file"

@@ -169,7 +169,11 @@ def test_lock_of_a_call_that_no_longer_runs_is_taken_over(tmp_path):
     with training_lock(tmp_path):
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
     assert not (tmp_path / LOCK_FILE).exists()
-    (tmp_path / LOCK_FILE).write_text("")  # killed while writing it
+    (tmp_path / LOCK_FILE).write_text("")  # being written by a call that just took it
+    with pytest.raises(RoundsError, match="being trained"):
+        with training_lock(tmp_path):
+            pass
+    os.utime(tmp_path / LOCK_FILE, (0, 0))  # left half-written by a call killed long ago
     with pytest.raises(ZeroDivisionError):
         with training_lock(tmp_path):
             1 / 0
