@@ -45,10 +45,11 @@ class RoundsError(ValueError):
     """Settings or state that make a continued training impossible."""
 
 
-def _lock_holder(path: Path) -> Optional[Dict[str, Any]]:
-    """The call that holds the lock file ``path``, or None if it no longer runs
-    (its process is gone, or the file has been unreadable for a while: a call
-    killed while writing it)."""
+def _lock_holder(path: Path) -> Optional[str]:
+    """Who holds the lock file ``path`` ("process PID on HOST", or "another
+    call" while the file is being written), or None if it no longer runs (its
+    process is gone, or the file has been unreadable for a while: a call killed
+    while writing it)."""
     try:
         holder = json.loads(path.read_text(encoding="utf8"))
         pid, host = int(holder["pid"]), str(holder["host"])
@@ -57,16 +58,15 @@ def _lock_holder(path: Path) -> Optional[Dict[str, Any]]:
             being_written = time.time() - path.stat().st_mtime < LOCK_WRITE_SECONDS
         except OSError:
             being_written = False
-        return {"pid": "unknown", "host": "unknown"} if being_written else None
-    if host != socket.gethostname():
-        return holder  # cannot be checked from here: assume it runs
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # another user's process: it exists
-    return holder
+        return "another call" if being_written else None
+    if host == socket.gethostname():  # on another host it cannot be checked from here: assume it runs
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # another user's process: it exists
+    return f"process {pid} on {host}"
 
 
 @contextmanager
@@ -81,11 +81,9 @@ def training_lock(output: Path) -> Iterator[None]:
         except FileExistsError:
             holder = _lock_holder(path)
             if holder is not None or attempt:
-                known = holder is not None and holder["pid"] != "unknown"
-                who = f"process {holder['pid']} on {holder['host']}" if known else "another call"
                 raise RoundsError(
-                    f"{output} is being trained by {who} (lock file {path}); wait for it to end, or, if no "
-                    "train-rounds call runs on this folder, delete the lock file"
+                    f"{output} is being trained by {holder or 'another call'} (lock file {path}); wait for it to "
+                    "end, or, if no train-rounds call runs on this folder, delete the lock file"
                 )
             print(f"ℹ {path}: taking over the lock of a call that no longer runs")
             path.unlink(missing_ok=True)
