@@ -4,6 +4,7 @@ ablation-multi-long) that are neither ``spacy train`` nor an evaluation.
     python scripts/ablation.py max-positive MODEL OUTPUT
     python scripts/ablation.py table OUT_DIR [--output OUT_DIR/summary.md]
     python scripts/ablation.py split CORPUS.spacy OUT_DIR [--dev-fraction 0.2]
+    python scripts/ablation.py bilstm-config CONFIG OUTPUT --component NAME [--depth 2] [--dropout 0.0]
 
 * max-positive: MODEL (a trained sru_ner pipeline) saved to OUTPUT with the
   component's ``max_positive = 1`` (at most one label per span, the most
@@ -22,6 +23,11 @@ ablation-multi-long) that are neither ``spacy train`` nor an evaluation.
   OUT_DIR/dev.spacy, with the counts of each part: docs, mentions and mentions
   nested in a mention of their own label (e.g. GENIA's fully nested dev split
   as training data, since its train split lacks those mentions).
+* bilstm-config: CONFIG written to OUTPUT with the tok2vec encoder of component
+  NAME (``[components.NAME.model.tok2vec.encode]``) replaced by spaCy's
+  ``spacy.TorchBiLSTMEncoder.v1`` of the same width (--depth layers, --dropout),
+  everything else unchanged: a config override cannot swap an architecture,
+  since the two take different settings.
 """
 import argparse
 import json
@@ -159,6 +165,29 @@ def split_corpus(corpus: Path, out_dir: Path, dev_fraction: float = 0.2) -> dict
     return counts
 
 
+def bilstm_config(config: Path, output: Path, component: str, depth: int = 2, dropout: float = 0.0) -> None:
+    """Write ``config`` to ``output`` with ``component``'s tok2vec encoder
+    replaced by a BiLSTM (``spacy.TorchBiLSTMEncoder.v1``) of the same width."""
+    from spacy.util import load_config
+
+    cfg = load_config(config, interpolate=False)
+    try:
+        encode = cfg["components"][component]["model"]["tok2vec"]["encode"]
+    except KeyError:
+        raise SystemExit(f"{config}: no [components.{component}.model.tok2vec.encode] section to replace.") from None
+    if depth < 1:
+        raise SystemExit(f"--depth must be at least 1, got {depth}.")
+    cfg["components"][component]["model"]["tok2vec"]["encode"] = {
+        "@architectures": "spacy.TorchBiLSTMEncoder.v1",
+        "width": encode["width"],
+        "depth": depth,
+        "dropout": dropout,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cfg.to_disk(output)
+    print(f"✔ {config} with a {depth}-layer BiLSTM encoder (width {encode['width']}) for {component}: {output}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,7 +202,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     split.add_argument("corpus", type=Path)
     split.add_argument("out_dir", type=Path)
     split.add_argument("--dev-fraction", type=float, default=0.2)
+    bilstm = commands.add_parser("bilstm-config", help="write CONFIG with a BiLSTM tok2vec encoder to OUTPUT")
+    bilstm.add_argument("config", type=Path)
+    bilstm.add_argument("output", type=Path)
+    bilstm.add_argument("--component", required=True, help="the component whose tok2vec encoder is replaced")
+    bilstm.add_argument("--depth", type=int, default=2)
+    bilstm.add_argument("--dropout", type=float, default=0.0)
     args = parser.parse_args(argv)
+    if args.command == "bilstm-config":
+        bilstm_config(args.config, args.output, args.component, args.depth, args.dropout)
+        return
     if args.command == "max-positive":
         set_max_positive(args.model, args.output, args.value)
         return
