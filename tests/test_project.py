@@ -466,3 +466,32 @@ def test_ablation_max_positive_value():
     assert ablation._max_positive_value("2") == 2
     with pytest.raises(argparse.ArgumentTypeError, match="'none' or >= 1"):
         ablation._max_positive_value("0")
+
+
+def test_ablation_bilstm_config(tmp_path):
+    """scripts/ablation.py bilstm-config: the component's tok2vec encoder becomes a BiLSTM of the
+    same width, everything else is the config's own, and the pipeline builds and updates."""
+    import spacy
+    from spacy.training import Example
+    from spacy.util import load_config
+
+    ablation = _project_script("ablation")
+    source = ROOT / "configs" / "genia_nested_cpu.cfg"
+    out = tmp_path / "configs" / "bilstm.cfg"
+    ablation.bilstm_config(source, out, "sru_ner", depth=1)
+    before, after = load_config(source, interpolate=False), load_config(out, interpolate=False)
+    encode = after["components"]["sru_ner"]["model"]["tok2vec"]["encode"]
+    assert encode == {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 128, "depth": 1, "dropout": 0.0}
+    after["components"]["sru_ner"]["model"]["tok2vec"]["encode"] = before["components"]["sru_ner"]["model"]["tok2vec"]["encode"]
+    assert after == before
+    nlp = spacy.util.load_model_from_config(load_config(out), auto_fill=True)
+    docs = load_demo_docs("train", nlp.vocab, limit=4)
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+    optimizer = nlp.initialize(lambda: examples)
+    losses = nlp.update(examples, sgd=optimizer)
+    assert losses["sru_ner"] > 0
+    assert any(node.name.startswith("pytorch") for node in nlp.get_pipe("sru_ner").model.walk())
+    with pytest.raises(SystemExit, match="no \\[components.spancat.model.tok2vec.encode\\]"):
+        ablation.bilstm_config(source, tmp_path / "x.cfg", "spancat")
+    with pytest.raises(SystemExit, match="--depth must be at least 1"):
+        ablation.bilstm_config(source, tmp_path / "x.cfg", "sru_ner", depth=0)
