@@ -14,14 +14,16 @@ common options: --corpus-dir corpus --output-dir training --max-steps N --gpu-id
   are left out) -> OUT/multi
 * multi-transformer: configs/multi_corpus_transformer.cfg (the same corpora on a
   transformer) -> OUT/multi_transformer (skipped when --encoder is empty)
-* nested: configs/genia_nested_cpu.cfg on GENIA (F&M/Ju split) -> OUT/nested
+* nested: configs/genia_nested_bilstm_cpu.cfg (the GENIA config with a BiLSTM encoder)
+  on GENIA (F&M/Ju split) -> OUT/nested
 * transformer: configs/transformer.cfg on one corpus -> OUT/transformer
   (skipped with a message when --encoder is empty)
 * baselines: spaCy `ner` on every flat corpus -> OUT/baselines/ner/<corpus>, and
-  `spancat` on GENIA -> OUT/baselines/spancat/genia_fm; same tok2vec and steps.
+  `spancat` on GENIA (configs/baseline_spancat_bilstm_cpu.cfg) -> OUT/baselines/spancat/genia_fm;
+  same tok2vec and steps.
 
 A corpus whose train or dev file was not converted is skipped with a message.
---smoke shrinks every model (widths 16, one CNN layer, small hash tables) so that
+--smoke shrinks every model (widths 16, one encoder layer, small hash tables) so that
 a few steps run in seconds. Every model folder gets ``project_model.json`` naming
 the test files that ``scripts/evaluate.py`` scores it on.
 """
@@ -183,7 +185,7 @@ def train_nested(args: argparse.Namespace) -> List[Path]:
         return []
     overrides = {**paths, **(smoke_overrides("sru_ner", "sru_ner") if args.smoke else {})}
     info = {"kind": "nested", "corpus": GENIA_FM, "tests": _tests(args.corpus_dir, [GENIA_FM, GENIA_YAN])}
-    return [run_train(CONFIGS / "genia_nested_cpu.cfg", args.output_dir / "nested", overrides,
+    return [run_train(CONFIGS / "genia_nested_bilstm_cpu.cfg", args.output_dir / "nested", overrides,
                       max_steps=args.max_steps, gpu_id=args.gpu_id, info=info)]
 
 
@@ -218,7 +220,7 @@ def train_baselines(args: argparse.Namespace) -> List[Path]:
         overrides = {**paths, **(smoke_overrides("spancat", "spancat") if args.smoke else {})}
         info = {"kind": "baseline-spancat", "corpus": GENIA_FM,
                 "tests": _tests(args.corpus_dir, [GENIA_FM, GENIA_YAN])}
-        models.append(run_train(CONFIGS / "baseline_spancat_cpu.cfg",
+        models.append(run_train(CONFIGS / "baseline_spancat_bilstm_cpu.cfg",
                                 args.output_dir / "baselines" / "spancat" / GENIA_FM,
                                 overrides, max_steps=args.max_steps, gpu_id=args.gpu_id, info=info))
     return models

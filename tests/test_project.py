@@ -219,6 +219,8 @@ def test_smoke_overrides_cover_every_config():
         ("genia_nested_cpu.cfg", "sru_ner", "sru_ner"),
         ("baseline_ner_cpu.cfg", "ner", "ner"),
         ("baseline_spancat_cpu.cfg", "spancat", "spancat"),
+        ("genia_nested_bilstm_cpu.cfg", "sru_ner", "sru_ner"),
+        ("baseline_spancat_bilstm_cpu.cfg", "spancat", "spancat"),
         ("transformer.cfg", "sru_ner", "transformer"),
         ("multi_corpus_transformer.cfg", "sru_ner", "transformer"),
     ]:
@@ -495,3 +497,22 @@ def test_ablation_bilstm_config(tmp_path):
         ablation.bilstm_config(source, tmp_path / "x.cfg", "spancat")
     with pytest.raises(SystemExit, match="--depth must be at least 1"):
         ablation.bilstm_config(source, tmp_path / "x.cfg", "sru_ner", depth=0)
+
+
+def test_bilstm_configs_are_the_measured_ones(tmp_path):
+    """configs/genia_nested_bilstm_cpu.cfg and its spancat baseline are what genia-encoder-bilstm
+    trained (scripts/ablation.py bilstm-config, 2 layers), and the two share one tok2vec."""
+    from spacy.util import load_config
+
+    ablation = _project_script("ablation")
+    pairs = [("genia_nested_cpu.cfg", "genia_nested_bilstm_cpu.cfg", "sru_ner"),
+             ("baseline_spancat_cpu.cfg", "baseline_spancat_bilstm_cpu.cfg", "spancat")]
+    tok2vecs = []
+    for source, committed, component in pairs:
+        written = tmp_path / committed
+        ablation.bilstm_config(ROOT / "configs" / source, written, component, depth=2)
+        cfg = load_config(ROOT / "configs" / committed, interpolate=False)
+        assert cfg == load_config(written, interpolate=False), committed
+        tok2vecs.append(cfg["components"][component]["model"]["tok2vec"])
+    assert tok2vecs[0] == tok2vecs[1]
+    assert tok2vecs[0]["encode"]["@architectures"] == "spacy.TorchBiLSTMEncoder.v1"
