@@ -137,3 +137,46 @@ def test_verify_candidates_scores_each_model_alone_as_evaluate_does(trained, tmp
     rows = [k for k in result if k.startswith("sru_ner threshold 0.5, variants ±0")]
     assert len(rows) == 1 and "unlabelled recall 100.0" in rows[0]  # sru_ner overfits these docs
     assert result[rows[0]]["p"] >= 0 and (tmp_path / "out" / "summary.md").is_file()
+
+
+def test_missed_labels_script_sorts_every_gold_mention(trained, tmp_path):
+    """scripts/missed_labels.py: each gold span is found with the label, found on the same
+    span with other labels, overlapped by a span of the label, or not there; a label the
+    model does not have finds nothing and turns every exactly predicted span into 'other'."""
+    from collections import Counter
+
+    from spacy.tokens import DocBin
+
+    from conftest import nested_docs, project_script
+
+    nlp, _, _ = trained
+    docs = []
+    for gold in nested_docs(20):
+        doc = nlp.make_doc(gold.text)
+        spans = [doc.char_span(s.start_char, s.end_char, s.label_) for s in gold.spans["sru_ner"]]
+        if all(spans):
+            doc.spans["sru_ner"] = [s for s in spans if s.label_ == "protein"]
+            docs.append(doc)
+    gold_total = sum(len(d.spans["sru_ner"]) for d in docs)
+    assert gold_total >= 10
+    nlp.to_disk(tmp_path / "sru")
+    DocBin(docs=docs).to_disk(tmp_path / "data.spacy")
+    found = 0
+    other = Counter()
+    for gold, pred in zip(docs, nlp.pipe(d.text for d in docs)):
+        labels = {}
+        for span in pred.spans["sru_ner"]:
+            labels.setdefault((span.start, span.end), set()).add(span.label_)
+        for span in gold.spans["sru_ner"]:
+            here = labels.get((span.start, span.end), set())
+            found += "protein" in here
+            if here:
+                other[",".join(sorted(here))] += 1
+    script = project_script("missed_labels")
+    counts = script.missed_labels(tmp_path / "sru", tmp_path / "data.spacy", "protein")
+    assert counts["gold"] == gold_total and counts["found"] == found > 0
+    parts = counts["found"] + sum(counts["same_span_other_labels"].values()) + counts["overlapping"] + counts["nothing"]
+    assert parts == gold_total
+    unknown = script.missed_labels(tmp_path / "sru", tmp_path / "data.spacy", "no_such_label")
+    assert unknown["found"] == unknown["overlapping"] == 0
+    assert unknown["same_span_other_labels"] == dict(other)
