@@ -1,7 +1,11 @@
-"""What a model says on the gold mentions it misses: for each gold span of CORPUS (its
-test file) that the model does not predict with LABEL, whether it predicts the same span
-with other labels (counted per label set), a LABEL span overlapping it (a boundary error),
-or nothing there.
+"""What a model says on a corpus's gold mentions, every predicted label counted
+(``evaluate`` counts only the labels the corpus annotates): each gold span of
+PATH, given the model's LABEL, is sorted as
+:func:`spacy_sru_ner.confusion.classify_mentions` sorts mentions (correct;
+wrong_label: the same span with other labels; wrong_boundary: a LABEL span
+overlapping it; wrong_both: only spans of other labels overlapping it; missed),
+and ``wrong_label_as`` counts the labels of the wrong_label spans (a span with
+two labels counts for both).
 
     python scripts/missed_labels.py MODEL corpus/bc2gm/test.spacy --label Gene [--output X.json]
 
@@ -9,12 +13,14 @@ Written for the five-corpus model on BC2GM: does it miss genes, or call them DNA
 Chemical as JNLPBA's and BC5CDR's guidelines would?
 """
 import argparse
-import collections
 import json
+from collections import Counter
 from pathlib import Path
 
 import spacy
 from spacy.tokens import Doc, DocBin
+
+from spacy_sru_ner.confusion import ERROR_KINDS, classify_mentions
 
 
 def missed_labels(model: Path, path: Path, label: str, spans_key: str = "sru_ner") -> dict:
@@ -23,26 +29,18 @@ def missed_labels(model: Path, path: Path, label: str, spans_key: str = "sru_ner
     if not golds:
         raise ValueError(f"{path}: no documents")
     texts = (Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in golds)
-    counts = {"gold": 0, "found": 0, "same_span_other_labels": collections.Counter(), "overlapping": 0, "nothing": 0}
+    counts: Counter = Counter()
+    confusions: Counter = Counter()
     for gold, pred in zip(golds, nlp.pipe(texts)):
         spans = gold.spans[spans_key] if spans_key in gold.spans else gold.ents
-        by_span = collections.defaultdict(set)
-        for span in pred.spans[spans_key]:
-            by_span[(span.start, span.end)].add(span.label_)
-        found = {key for key, labels in by_span.items() if label in labels}
-        for span in spans:
-            key = (span.start, span.end)
-            counts["gold"] += 1
-            if key in found:
-                counts["found"] += 1
-            elif key in by_span:
-                counts["same_span_other_labels"][",".join(sorted(by_span[key]))] += 1
-            elif any(start < key[1] and key[0] < end for start, end in found):
-                counts["overlapping"] += 1
-            else:
-                counts["nothing"] += 1
-    counts["same_span_other_labels"] = dict(counts["same_span_other_labels"].most_common())
-    return counts
+        doc_counts, doc_confusions = classify_mentions(
+            [(s.start, s.end, label) for s in spans], [(s.start, s.end, s.label_) for s in pred.spans[spans_key]]
+        )
+        counts.update(doc_counts)
+        confusions.update(doc_confusions)
+    kinds = {kind: counts[(label, kind)] for kind in ERROR_KINDS if kind != "spurious"}
+    wrong_label_as = Counter({pred: n for (_, pred), n in confusions.items()})
+    return {"gold": sum(kinds.values()), **kinds, "wrong_label_as": dict(wrong_label_as.most_common())}
 
 
 def main() -> None:
