@@ -246,6 +246,18 @@ def limit_labels_per_span(
     return [span for span in spans if span in keep]
 
 
+def rename_scored_spans(spans: List[ScoredSpan], rename: Callable[[str], str]) -> List[ScoredSpan]:
+    """The spans with their labels renamed; spans that end up the same
+    (start, end, label), e.g. ``bc2gm$Gene`` and ``jnlpba$Gene`` over the same
+    words renamed to ``Gene``, become one with the highest of their scores.
+    Order is kept (each span where its first copy was)."""
+    best: Dict[Tuple[int, int, str], float] = {}
+    for start, end, label, score in spans:
+        key = (start, end, rename(label))
+        best[key] = max(best.get(key, score), score)
+    return [(start, end, label, score) for (start, end, label), score in best.items()]
+
+
 def _decode(
     rows: Iterable[Iterable[int]],
     vocab: ActionVocab,

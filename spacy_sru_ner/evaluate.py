@@ -37,7 +37,9 @@ def default_corpus_name(path: PathLike) -> str:
 def model_label_settings(nlp: Language) -> Tuple[Dict[str, Dict[str, Optional[str]]], bool, Optional[str]]:
     """``(label_maps, prefix_labels, section)`` of the MultiCorpus reader in the
     model's training config (``[corpora.dev]``, else ``[corpora.train]``), or
-    ``({}, False, None)`` if the model was not trained with one."""
+    ``({}, False, None)`` if the model was not trained with one. prefix_labels
+    is False where the model writes its labels without the prefixes
+    (``strip_prefixes``): its output is scored on the plain gold labels."""
     try:
         config = nlp.config.interpolate()
     except Exception:  # a config that cannot be interpolated on its own
@@ -47,8 +49,8 @@ def model_label_settings(nlp: Language) -> Tuple[Dict[str, Dict[str, Optional[st
         section = corpora.get(key)
         if isinstance(section, dict) and section.get("@readers") == READER_NAME:
             maps = {str(c): dict(m or {}) for c, m in (section.get("label_maps") or {}).items()}
-            prefix = section.get("prefix_labels", False)
-            return maps, prefix is True, f"corpora.{key}"
+            prefix = section.get("prefix_labels", False) is True and not _strips_prefixes(nlp)
+            return maps, prefix, f"corpora.{key}"
     return {}, False, None
 
 
@@ -61,12 +63,18 @@ def merge_label_maps(
         per_corpus[corpus] = {**config_maps.get(corpus, {}), **global_map, **per_corpus.get(corpus, {})}
 
 
+def _strips_prefixes(nlp: Language) -> bool:
+    """Whether a component of ``nlp`` writes corpus-prefixed labels without their prefix."""
+    return any(bool(getattr(pipe, "cfg", {}).get("strip_prefixes", False)) for _, pipe in nlp.pipeline)
+
+
 def _model_labels(nlp: Language, spans_key: str) -> Optional[List[str]]:
     labels: List[str] = []
     found = False
     for _, pipe in nlp.pipeline:
         if getattr(pipe, "key", None) == spans_key and hasattr(pipe, "labels"):
-            labels.extend(pipe.labels)
+            strip = bool(getattr(pipe, "cfg", {}).get("strip_prefixes", False))
+            labels.extend(strip_prefix(label) if strip else label for label in pipe.labels)
             found = True
     return labels if found else None
 

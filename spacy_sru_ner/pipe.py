@@ -17,8 +17,8 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .actions import ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels, probs_to_spans
-from .actions import spans_to_rows, unnest_labels
-from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix
+from .actions import rename_scored_spans, spans_to_rows, unnest_labels
+from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix, strip_prefix
 from .loss import exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import score_spans
@@ -75,6 +75,7 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "label_thresholds": {},
         "max_positive": None,
         "write_ents": False,
+        "strip_prefixes": False,
         "max_length": 256,
         "masking": True,
         "project_coeff": 1.0,
@@ -101,6 +102,7 @@ def make_sru_ner(
     label_thresholds: Dict[str, float],
     max_positive: Optional[int],
     write_ents: bool,
+    strip_prefixes: bool,
     max_length: int,
     masking: bool,
     project_coeff: float,
@@ -124,6 +126,11 @@ def make_sru_ner(
         (1 for corpora whose types are disjoint; None: no limit). With
         corpus-prefixed labels (``BC5CDR$Disease``) the limit holds per corpus.
     write_ents: also set ``doc.ents`` to the longest non-overlapping spans.
+    strip_prefixes: write the labels of a model trained with corpus-prefixed
+        labels (``prefix_labels``) without their prefix: ``bc2gm$Gene`` and
+        ``jnlpba$Gene`` are both written as ``Gene``, one span with the higher
+        score where both are predicted. Switch it on after training and
+        threshold tuning, which score the prefixed labels.
     max_length: longest token window decoded at once; longer sentences or
         docs are split into windows and the spans merged back.
     masking: multi-corpus loss masking for labels an example's corpus does not
@@ -162,6 +169,7 @@ def make_sru_ner(
         label_thresholds=label_thresholds,
         max_positive=max_positive,
         write_ents=write_ents,
+        strip_prefixes=strip_prefixes,
         max_length=max_length,
         masking=masking,
         project_coeff=project_coeff,
@@ -198,6 +206,7 @@ class SlotNER(TrainablePipe):
         label_thresholds: Optional[Dict[str, float]] = None,
         max_positive: Optional[int] = None,
         write_ents: bool = False,
+        strip_prefixes: bool = False,
         max_length: int = 256,
         masking: bool = True,
         project_coeff: float = 1.0,
@@ -237,6 +246,7 @@ class SlotNER(TrainablePipe):
             "label_thresholds": label_thresholds,
             "max_positive": max_positive,
             "write_ents": write_ents,
+            "strip_prefixes": strip_prefixes,
             "max_length": max_length,
             "masking": masking,
             "project_coeff": project_coeff,
@@ -490,7 +500,10 @@ class SlotNER(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[List[ScoredSpan]]) -> None:
         """Write spans to ``doc.spans[spans_key]`` (scores in ``attrs["scores"]``)."""
+        strip = bool(self.cfg.get("strip_prefixes", False))
         for doc, spans in zip(docs, predictions):
+            if strip:
+                spans = rename_scored_spans(spans, strip_prefix)
             group = SpanGroup(doc, name=self.key, spans=[Span(doc, s, e, label=l) for s, e, l, _ in spans])
             group.attrs["scores"] = numpy.asarray([score for *_, score in spans], dtype="float32")
             doc.spans[self.key] = group
