@@ -101,6 +101,11 @@ def tune_threshold(
     if not grid or any(not 0.0 < t < 1.0 for t in grid):
         raise ValueError(f"Thresholds must lie strictly between 0 and 1, got {list(grid)}.")
     name, pipe = find_component(nlp, component)
+    if pipe.cfg.get("strip_prefixes"):
+        raise ValueError(
+            f"'{name}' writes its labels without their corpus prefixes (strip_prefixes = true), but thresholds "
+            "belong to the prefixed labels: tune with strip_prefixes off, then switch it on."
+        )
     global_map, per_corpus = parse_corpus_label_map(label_map)
     config_maps, prefix_labels, _ = model_label_settings(nlp)
     merge_label_maps(config_maps, global_map, per_corpus)

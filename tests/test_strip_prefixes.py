@@ -1,10 +1,12 @@
 """strip_prefixes: a model trained with corpus-prefixed labels writes the plain labels."""
+import pytest
 import spacy
 from spacy.util import load_config, load_model_from_config
 
 from spacy_sru_ner.actions import rename_scored_spans
 from spacy_sru_ner.contract import strip_prefix
 from spacy_sru_ner.evaluate import _model_labels, model_label_settings
+from spacy_sru_ner.threshold import tune_threshold
 
 from conftest import SMALL_MODEL
 
@@ -31,6 +33,13 @@ def test_component_writes_plain_labels():
     doc = nlp.make_doc("IL-2 binds the IL-2 receptor")
     pipe.set_annotations([doc], [PREDICTED])
     assert [s.label_ for s in doc.spans["sru_ner"]] == ["bc2gm$Gene", "jnlpba$Gene", "jnlpba$DNA", "bc2gm$Gene"]
+
+
+def test_thresholds_are_not_tuned_on_stripped_labels(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, "strip_prefixes": True})
+    with pytest.raises(ValueError, match="strip_prefixes"):
+        tune_threshold(nlp, [tmp_path / "dev.spacy"])
 
 
 def test_evaluation_scores_a_stripping_model_on_plain_gold_labels():
