@@ -29,6 +29,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from evaluate import ROUNDS_MULTI_CORPORA  # scripts/evaluate.py, beside this script
+
+from spacy_sru_ner.curves import read_curve
+
 SCRIPTS = Path(__file__).resolve().parent
 LOGGER = "spacy_sru_ner.CurveLogger.v1"
 
@@ -69,15 +73,13 @@ def train_command(name: str, config: str, steps: int, out: Path, args: argparse.
     return cmd
 
 
-def last_curve_row(path: Path) -> Dict:
-    lines = [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()] if path.exists() else []
-    return json.loads(lines[-1]) if lines else {}
-
-
-def best_curve_row(path: Path) -> Dict:
-    lines = [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()] if path.exists() else []
-    rows = [json.loads(line) for line in lines]
-    return max(rows, key=lambda r: r["score"]) if rows else {}
+def last_and_best(path: Path) -> Tuple[Dict, Dict]:
+    """The last evaluation of a run's curve and its best by training score (the one
+    model-best holds); ``({}, {})`` for a run stopped before its first evaluation."""
+    if not path.exists() or not path.read_text(encoding="utf8").strip():
+        return {}, {}
+    rows = read_curve(path)
+    return rows[-1], max(rows, key=lambda r: r["score"])
 
 
 def main() -> None:
@@ -122,8 +124,7 @@ def main() -> None:
         for name, config, steps in runs:
             proc, log = procs[name]
             log.close()
-            last = last_curve_row(args.out / name / "curve.jsonl")
-            best = best_curve_row(args.out / name / "curve.jsonl")
+            last, best = last_and_best(args.out / name / "curve.jsonl")
             summary[name] = {"config": config, "max_steps": steps, "reached_step": last.get("step"),
                              "train_seconds": last.get("train_seconds"), "best_step": best.get("step"),
                              "best_dev": best.get("score"), "stopped_at_deadline": name in stopped,
@@ -138,7 +139,7 @@ def main() -> None:
             print(f"⚠ {name}: no model-best", flush=True)
             continue
         corpus = corpus_of(name)
-        corpora = [corpus] if corpus else ["bc5cdr", "bc2gm", "jnlpba", "linnaeus", "ncbi_disease"]
+        corpora = [corpus] if corpus else list(ROUNDS_MULTI_CORPORA)
         info = {"name": name, "kind": name.partition("_")[0], "corpus": corpora, "model": str(model),
                 "tests": [str(Path(args.corpus_dir) / c / "test.spacy") for c in corpora],
                 "max_steps": summary.get(name, {}).get("reached_step"),
