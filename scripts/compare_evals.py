@@ -24,7 +24,9 @@ mention, inside a mention of their own label; the ``errors.nesting`` counts of
 With ``--seeds``, the commas of ``TITLE=PATH,PATH,...`` separate runs of one model
 that differ only in their seed (each an evaluation on the same corpora): a row per
 title with every run's macro-F and the mean P / R / F over the runs, with the sample
-standard deviation of F.
+standard deviation of F. There ``+`` joins the evaluations of one run (one
+single-corpus model per corpus: ``TITLE=a0+b0,a1+b1``), and ``--per-corpus`` adds
+each corpus's mean F over the runs.
 """
 import argparse
 import json
@@ -131,22 +133,33 @@ def _macro(data: Dict) -> Dict[str, float]:
     return {key: sum(score[key] for score in scores) / len(scores) for key in ("p", "r", "f")}
 
 
-def seed_table(runs: List[Tuple[str, Path]]) -> str:
-    """A row per title: each seed's macro-F, then mean P / R / F and the F's standard deviation."""
+def seed_table(runs: List[Tuple[str, Path]], per_corpus: bool = False) -> str:
+    """A row per title: each seed's macro-F, then mean P / R / F and the F's standard deviation;
+    with ``per_corpus``, each corpus's mean F over the seeds too. In a title's path commas
+    separate the seeds and ``+`` joins the evaluations of one seed."""
     import statistics
 
     rows = []
     for title, path in runs:
-        seeds = [_load(title, Path(part)) for part in str(path).split(",")]
+        seeds = [_load(title, Path(part.replace("+", ","))) for part in str(path).split(",")]
         corpora = [sorted(data["corpora"]) for data in seeds]
         if any(names != corpora[0] for names in corpora):
             raise ValueError(f"compare_evals: the runs of {title!r} are scored on different corpora: {corpora}")
-        rows.append((title, [_macro(data) for data in seeds]))
-    most = max(len(scores) for _, scores in rows)
-    header = ["model"] + [f"run {i + 1} F" for i in range(most)] + ["mean P / R / F", "sd of F"]
+        rows.append((title, seeds))
+    most = max(len(seeds) for _, seeds in rows)
+    columns: List[str] = []
+    if per_corpus:
+        for _, seeds in rows:
+            columns.extend(name for name in seeds[0]["corpora"] if name not in columns)
+    header = ["model"] + [f"run {i + 1} F" for i in range(most)] + [f"{name} F" for name in columns]
+    header += ["mean P / R / F", "sd of F"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for title, scores in rows:
+    for title, seeds in rows:
+        scores = [_macro(data) for data in seeds]
         cells = [f"{100 * score['f']:.2f}" for score in scores] + ["–"] * (most - len(scores))
+        for name in columns:
+            fs = [data["corpora"][name]["f"] for data in seeds if name in data["corpora"]]
+            cells.append(f"{100 * statistics.fmean(fs):.1f}" if fs else "–")
         mean = {key: statistics.fmean(score[key] for score in scores) for key in ("p", "r", "f")}
         sd = f"{100 * statistics.stdev(score['f'] for score in scores):.2f}" if len(scores) > 1 else "–"
         cells.append(f"{100 * mean['p']:.1f} / {100 * mean['r']:.1f} / **{100 * mean['f']:.2f}**")
@@ -162,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--label-maps", type=Path, default=None, help="--per-label: rename labels with this config's [corpora.train.label_maps]")
     parser.add_argument("--nesting", action="store_true", help="recall by nesting kind, a row per run and corpus")
     parser.add_argument("--seeds", action="store_true", help="commas separate runs of one model (seeds): their mean and sd")
+    parser.add_argument("--per-corpus", action="store_true", help="--seeds: each corpus's mean F over the runs too")
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     try:
@@ -169,7 +183,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ValueError as err:
         parser.error(str(err))
     if args.seeds:
-        text = seed_table(runs)
+        text = seed_table(runs, per_corpus=args.per_corpus)
     elif args.nesting:
         text = nesting_table(runs)
     elif args.per_label:

@@ -189,6 +189,12 @@ def test_compare_evals_seeds(tmp_path):
     other = write("c", 0.5, 0.5, 0.5, corpus="ncbi_disease")
     with pytest.raises(ValueError, match="different corpora"):
         compare.seed_table([("mixed", Path(f"{b[0]},{other}"))])
+    # "+" joins one run's evaluations (one model per corpus); --per-corpus: each corpus's mean F
+    c = [write("c0", 0.6, 0.6, 0.60, corpus="ncbi_disease"), write("c1", 0.8, 0.8, 0.80, corpus="ncbi_disease")]
+    joined = Path(f"{a[0]}+{c[0]},{a[1]}+{c[1]}")
+    lines = compare.seed_table([("singles", joined)], per_corpus=True).splitlines()
+    assert lines[0] == "| model | run 1 F | run 2 F | genia_fm F | ncbi_disease F | mean P / R / F | sd of F |"
+    assert lines[2] == "| singles | 65.00 | 76.00 | 71.0 | 70.0 | 72.5 / 67.5 / **70.50** | 7.78 |"
 
 
 def test_compare_evals_per_label(tmp_path):
