@@ -250,3 +250,28 @@ def test_pipeline_speed_table(tmp_path):
         main([str(tmp_path / "empty.spacy"), str(tmp_path / "blank")])
     with pytest.raises(FileNotFoundError, match="missing.spacy"):
         main([str(tmp_path / "missing.spacy"), str(tmp_path / "blank")])
+
+
+def test_missed_mentions_compare():
+    """scripts/missed_mentions.py: per model its counts; per ordered pair the mention texts the
+    first misses (or adds) more often than the second; TITLE=MODEL:LABEL parsing."""
+    from collections import Counter
+
+    from conftest import project_script
+
+    mm = project_script("missed_mentions")
+    assert mm._model_spec("multi=training/m/model-best:linnaeus$Species") == (
+        "multi", Path("training/m/model-best"), "linnaeus$Species"
+    )
+    with pytest.raises(ValueError, match="TITLE=MODEL:LABEL"):
+        mm._model_spec("multi=training/m/model-best")
+    base = {"model": "m", "label": "Species", "tp": 3, "fp": 1, "fn": 2, "p": 0.75, "r": 0.6, "f": 2 / 3}
+    results = {
+        "multi": dict(base, missed=Counter({"b . mallei": 3, "human": 1}), spurious=Counter({"korea": 1})),
+        "single": dict(base, missed=Counter({"human": 2, "wheat": 1}), spurious=Counter()),
+    }
+    out = mm.compare(results, top=5)
+    assert out["models"]["multi"]["f"] == pytest.approx(2 / 3)
+    assert out["pairs"]["multi vs single"]["missed_more"] == [("b . mallei", 3)]
+    assert out["pairs"]["single vs multi"]["missed_more"] == [("human", 1), ("wheat", 1)]
+    assert out["pairs"]["multi vs single"]["spurious_more"] == [("korea", 1)]

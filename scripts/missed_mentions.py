@@ -1,0 +1,109 @@
+"""Which mentions one model misses that another finds, by mention text: several
+models decode the same corpus (on its own tokens), each scored on one label, and
+for every pair of models the lower-cased texts of the gold mentions that the first
+misses more often than the second (and of its spurious spans) are counted.
+
+    python scripts/missed_mentions.py corpus/linnaeus/dev.spacy \\
+        "five-corpus=training/.../multi/model-best:Species" \\
+        "single=training/.../single_linnaeus/model-best:Species" [--top 15] [--output X.json]
+
+Each model is ``TITLE=MODEL:LABEL``: the model's spans of LABEL count, with a
+corpus prefix or without (``linnaeus$Species`` is ``Species``; a model that writes
+one label under two corpus prefixes has both counted). The gold label is not
+checked, so use it on a corpus with one label.
+Written for LINNAEUS, where a handful of names repeated through one article decide
+a model's score.
+"""
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from spacy_sru_ner.contract import strip_prefix
+from spacy_sru_ner.named_args import named_path
+
+
+def _model_spec(value: str) -> Tuple[str, Path, str]:
+    title, path = named_path(value)
+    model, sep, label = str(path).rpartition(":")
+    if not sep or not model or not label:
+        raise ValueError(f"expected TITLE=MODEL:LABEL, got {value!r}")
+    return title, Path(model), label
+
+
+def decode(model: Path, label: str, corpus: Path, spans_key: str = "sru_ner") -> Dict:
+    """Gold and predicted ``label`` mentions (corpus prefix or not) of ``model`` on ``corpus``:
+    counts and texts."""
+    nlp = spacy.load(model)
+    golds = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+    if not golds:
+        raise ValueError(f"{corpus}: no documents")
+    texts = (Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in golds)
+    missed: Counter = Counter()
+    spurious: Counter = Counter()
+    found: Counter = Counter()
+    for gold, pred in zip(golds, nlp.pipe(texts)):
+        spans = gold.spans[spans_key] if spans_key in gold.spans else gold.ents
+        gold_set = {(s.start, s.end) for s in spans}
+        pred_set = {(s.start, s.end) for s in pred.spans[spans_key] if strip_prefix(s.label_) == label}
+        for start, end in gold_set - pred_set:
+            missed[gold[start:end].text.lower()] += 1
+        for start, end in pred_set - gold_set:
+            spurious[gold[start:end].text.lower()] += 1
+        for start, end in gold_set & pred_set:
+            found[gold[start:end].text.lower()] += 1
+    tp, fp, fn = sum(found.values()), sum(spurious.values()), sum(missed.values())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"model": str(model), "label": label, "tp": tp, "fp": fp, "fn": fn, "p": p, "r": r, "f": f,
+            "missed": missed, "spurious": spurious}
+
+
+def compare(results: Dict[str, Dict], top: int = 15) -> Dict:
+    """Per model its counts; per ordered pair the texts the first misses (or adds) more often."""
+    out: Dict = {"models": {}, "pairs": {}}
+    for title, res in results.items():
+        out["models"][title] = {k: res[k] for k in ("model", "label", "tp", "fp", "fn", "p", "r", "f")}
+    for a, res_a in results.items():
+        for b, res_b in results.items():
+            if a == b:
+                continue
+            out["pairs"][f"{a} vs {b}"] = {
+                "missed_more": (res_a["missed"] - res_b["missed"]).most_common(top),
+                "spurious_more": (res_a["spurious"] - res_b["spurious"]).most_common(top),
+            }
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("models", nargs="+", help="TITLE=MODEL:LABEL")
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--spans-key", default="sru_ner")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    try:
+        specs = [_model_spec(value) for value in args.models]
+    except ValueError as err:
+        parser.error(str(err))
+    results = {title: decode(model, label, args.corpus, args.spans_key) for title, model, label in specs}
+    out = compare(results, args.top)
+    out["corpus"] = str(args.corpus)
+    for title, res in out["models"].items():
+        print(f"{title}: P {100 * res['p']:.1f} R {100 * res['r']:.1f} F {100 * res['f']:.1f} "
+              f"(found {res['tp']}, spurious {res['fp']}, missed {res['fn']})")
+    for pair, diff in out["pairs"].items():
+        print(f"{pair}: missed more often: " + ", ".join(f"{text} ({n})" for text, n in diff["missed_more"]))
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(out, indent=2), encoding="utf8")
+
+
+if __name__ == "__main__":
+    main()
