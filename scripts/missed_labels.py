@@ -16,23 +16,30 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Iterator, List, Tuple
 
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 
 from spacy_sru_ner.confusion import ERROR_KINDS, classify_mentions
 
 
-def missed_labels(model: Path, path: Path, label: str, spans_key: str = "sru_ner") -> dict:
+def gold_and_predicted(model: Path, path: Path, spans_key: str = "sru_ner") -> Iterator[Tuple[Doc, Doc, List[Span]]]:
+    """Each document of the corpus ``path`` with ``model``'s annotation of its own tokens,
+    and its gold spans (``spans_key``, else its entities)."""
     nlp = spacy.load(model)
     golds = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     if not golds:
         raise ValueError(f"{path}: no documents")
     texts = (Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in golds)
+    for gold, pred in zip(golds, nlp.pipe(texts)):
+        yield gold, pred, list(gold.spans[spans_key] if spans_key in gold.spans else gold.ents)
+
+
+def missed_labels(model: Path, path: Path, label: str, spans_key: str = "sru_ner") -> dict:
     counts: Counter = Counter()
     confusions: Counter = Counter()
-    for gold, pred in zip(golds, nlp.pipe(texts)):
-        spans = gold.spans[spans_key] if spans_key in gold.spans else gold.ents
+    for gold, pred, spans in gold_and_predicted(model, path, spans_key):
         doc_counts, doc_confusions = classify_mentions(
             [(s.start, s.end, label) for s in spans], [(s.start, s.end, s.label_) for s in pred.spans[spans_key]]
         )

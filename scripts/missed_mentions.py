@@ -20,9 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import spacy
-from spacy.tokens import Doc, DocBin
-
+from missed_labels import gold_and_predicted
 from spacy_sru_ner.contract import strip_prefix
 from spacy_sru_ner.named_args import named_path
 
@@ -38,16 +36,10 @@ def _model_spec(value: str) -> Tuple[str, Path, str]:
 def decode(model: Path, label: str, corpus: Path, spans_key: str = "sru_ner") -> Dict:
     """Gold and predicted ``label`` mentions (corpus prefix or not) of ``model`` on ``corpus``:
     counts and texts."""
-    nlp = spacy.load(model)
-    golds = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    if not golds:
-        raise ValueError(f"{corpus}: no documents")
-    texts = (Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in golds)
     missed: Counter = Counter()
     spurious: Counter = Counter()
     found: Counter = Counter()
-    for gold, pred in zip(golds, nlp.pipe(texts)):
-        spans = gold.spans[spans_key] if spans_key in gold.spans else gold.ents
+    for gold, pred, spans in gold_and_predicted(model, corpus, spans_key):
         gold_set = {(s.start, s.end) for s in spans}
         pred_set = {(s.start, s.end) for s in pred.spans[spans_key] if strip_prefix(s.label_) == label}
         for start, end in gold_set - pred_set:
