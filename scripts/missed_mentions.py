@@ -7,10 +7,10 @@ misses more often than the second (and of its spurious spans) are counted.
         "five-corpus=training/.../multi/model-best:Species" \\
         "single=training/.../single_linnaeus/model-best:Species" [--top 15] [--output X.json]
 
-Each model is ``TITLE=MODEL:LABEL``: the model's spans of LABEL count, with a
-corpus prefix or without (``linnaeus$Species`` is ``Species``; a model that writes
-one label under two corpus prefixes has both counted). The gold label is not
-checked, so use it on a corpus with one label.
+Each model is ``TITLE=MODEL:LABEL``: the model's spans of LABEL count, and with a
+plain LABEL its corpus-prefixed spans too (``Species`` matches ``linnaeus$Species``;
+a model that writes one label under two corpus prefixes has both counted). The gold
+label is not checked, so use it on a corpus with one label.
 Written for LINNAEUS, where a handful of names repeated through one article decide
 a model's score.
 """
@@ -41,7 +41,7 @@ def decode(model: Path, label: str, corpus: Path, spans_key: str = "sru_ner") ->
     found: Counter = Counter()
     for gold, pred, spans in gold_and_predicted(model, corpus, spans_key):
         gold_set = {(s.start, s.end) for s in spans}
-        pred_set = {(s.start, s.end) for s in pred.spans[spans_key] if strip_prefix(s.label_) == label}
+        pred_set = {(s.start, s.end) for s in pred.spans[spans_key] if label in (s.label_, strip_prefix(s.label_))}
         for start, end in gold_set - pred_set:
             missed[gold[start:end].text.lower()] += 1
         for start, end in pred_set - gold_set:
