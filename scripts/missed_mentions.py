@@ -38,7 +38,7 @@ def decode(model: Path, label: str, corpus: Path, spans_key: str = "sru_ner") ->
     counts and texts."""
     missed: Counter = Counter()
     spurious: Counter = Counter()
-    found: Counter = Counter()
+    tp = 0
     for gold, pred, spans in gold_and_predicted(model, corpus, spans_key):
         gold_set = {(s.start, s.end) for s in spans}
         pred_set = {(s.start, s.end) for s in pred.spans[spans_key] if label in (s.label_, strip_prefix(s.label_))}
@@ -46,9 +46,8 @@ def decode(model: Path, label: str, corpus: Path, spans_key: str = "sru_ner") ->
             missed[gold[start:end].text.lower()] += 1
         for start, end in pred_set - gold_set:
             spurious[gold[start:end].text.lower()] += 1
-        for start, end in gold_set & pred_set:
-            found[gold[start:end].text.lower()] += 1
-    tp, fp, fn = sum(found.values()), sum(spurious.values()), sum(missed.values())
+        tp += len(gold_set & pred_set)
+    fp, fn = sum(spurious.values()), sum(missed.values())
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0

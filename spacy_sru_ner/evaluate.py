@@ -63,14 +63,14 @@ def merge_label_maps(
         per_corpus[corpus] = {**config_maps.get(corpus, {}), **global_map, **per_corpus.get(corpus, {})}
 
 
-def _pipe_strips_prefixes(pipe: Any) -> bool:
+def pipe_strips_prefixes(pipe: Any) -> bool:
     """Whether ``pipe`` writes corpus-prefixed labels without their prefix (sru_ner's ``strip_prefixes``)."""
     return bool(getattr(pipe, "cfg", {}).get("strip_prefixes", False))
 
 
 def _strips_prefixes(nlp: Language) -> bool:
     """Whether a component of ``nlp`` writes corpus-prefixed labels without their prefix."""
-    return any(_pipe_strips_prefixes(pipe) for _, pipe in nlp.pipeline)
+    return any(pipe_strips_prefixes(pipe) for _, pipe in nlp.pipeline)
 
 
 def _model_labels(nlp: Language, spans_key: str) -> Optional[List[str]]:
@@ -78,7 +78,7 @@ def _model_labels(nlp: Language, spans_key: str) -> Optional[List[str]]:
     found = False
     for _, pipe in nlp.pipeline:
         if getattr(pipe, "key", None) == spans_key and hasattr(pipe, "labels"):
-            strip = _pipe_strips_prefixes(pipe)
+            strip = pipe_strips_prefixes(pipe)
             labels.extend(strip_prefix(label) if strip else label for label in pipe.labels)
             found = True
     return labels if found else None

@@ -16,7 +16,7 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 
 from .contract import parse_corpus_label_map
-from .evaluate import load_eval_examples, merge_label_maps, model_label_settings
+from .evaluate import load_eval_examples, merge_label_maps, model_label_settings, pipe_strips_prefixes
 from .scorer import score_spans
 
 PathLike = Union[str, Path]
@@ -101,7 +101,7 @@ def tune_threshold(
     if not grid or any(not 0.0 < t < 1.0 for t in grid):
         raise ValueError(f"Thresholds must lie strictly between 0 and 1, got {list(grid)}.")
     name, pipe = find_component(nlp, component)
-    if pipe.cfg.get("strip_prefixes"):
+    if pipe_strips_prefixes(pipe):
         raise ValueError(
             f"'{name}' writes its labels without their corpus prefixes (strip_prefixes = true), but thresholds "
             "belong to the prefixed labels: tune with strip_prefixes off, then switch it on."
