@@ -165,9 +165,13 @@ def split_corpus(corpus: Path, out_dir: Path, dev_fraction: float = 0.2) -> dict
     return counts
 
 
-def bilstm_config(config: Path, output: Path, component: str, depth: int = 2, dropout: float = 0.0) -> None:
+def bilstm_config(
+    config: Path, output: Path, component: str, depth: int = 2, dropout: float = 0.0, lexicon: bool = False
+) -> None:
     """Write ``config`` to ``output`` with ``component``'s tok2vec encoder
-    replaced by a BiLSTM (``spacy.TorchBiLSTMEncoder.v1``) of the same width."""
+    replaced by a BiLSTM (``spacy.TorchBiLSTMEncoder.v1``) of the same width;
+    with ``lexicon``, also initialize the component with the mention lexicon
+    of the training corpora (``spacy_sru_ner.mention_lexicon.v1``)."""
     from spacy.util import load_config
 
     cfg = load_config(config, interpolate=False)
@@ -183,9 +187,13 @@ def bilstm_config(config: Path, output: Path, component: str, depth: int = 2, dr
         "depth": depth,
         "dropout": dropout,
     }
+    if lexicon:
+        settings = cfg["initialize"]["components"].setdefault(component, {})
+        settings["lexicon"] = {"@misc": "spacy_sru_ner.mention_lexicon.v1", "corpora": "${corpora.train}"}
     output.parent.mkdir(parents=True, exist_ok=True)
     cfg.to_disk(output)
-    print(f"✔ {config} with a {depth}-layer BiLSTM encoder (width {encode['width']}) for {component}: {output}")
+    extra = " and the training corpora's mention lexicon" if lexicon else ""
+    print(f"✔ {config} with a {depth}-layer BiLSTM encoder (width {encode['width']}) for {component}{extra}: {output}")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -208,9 +216,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     bilstm.add_argument("--component", required=True, help="the component whose tok2vec encoder is replaced")
     bilstm.add_argument("--depth", type=int, default=2)
     bilstm.add_argument("--dropout", type=float, default=0.0)
+    bilstm.add_argument("--lexicon", action="store_true", help="initialize it with the corpora's mention lexicon")
     args = parser.parse_args(argv)
     if args.command == "bilstm-config":
-        bilstm_config(args.config, args.output, args.component, args.depth, args.dropout)
+        bilstm_config(args.config, args.output, args.component, args.depth, args.dropout, args.lexicon)
         return
     if args.command == "max-positive":
         set_max_positive(args.model, args.output, args.value)

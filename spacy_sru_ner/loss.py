@@ -13,6 +13,9 @@ multi-corpus rule). The targets are then:
   the decoder delayed it, and where some foreign action's probability exceeds
   ``shift_bar``: the model may be opening or closing a span of a label this
   corpus does not annotate, so it is not taught to move on;
+* the gold SHIFT is also the model's own SHIFT probability at the rows that
+  ``release`` marks (a mention text of a foreign label starts or ends at the
+  word: :mod:`.lexicon`);
 * with disjoint labels (``exclusive``): where the gold row opens (closes) a
   mention of an own label, the TRANSITION (REDUCE) of a foreign label that is
   disjoint from it gets target 0 instead of the projection: a word that starts
@@ -43,6 +46,7 @@ def step_targets(
     project_coeff: float = 1.0,
     shift_bar: float = 1.0,
     exclusive: Optional[Any] = None,
+    release: Optional[Any] = None,
 ) -> Tuple[Any, Any]:
     """The targets of every decoder step.
 
@@ -51,6 +55,7 @@ def step_targets(
     delayed a gold SHIFT. foreign: (B, A) 1 for the actions of labels the
     window's corpus does not annotate. exclusive: optional (A, A) 0/1 matrix,
     1 where an own gold action rules out a foreign action (:func:`exclusive_actions`).
+    release: optional (B, R) 0/1, 1 at gold SHIFT rows whose SHIFT is not taught.
 
     Returns ``(targets, positives)``: the (B, T, A) targets and a 0/1 mask of
     the gold TRANSITION/REDUCE targets that are exactly 1 (own labels only).
@@ -72,6 +77,8 @@ def step_targets(
     targets = rows + xp.minimum(project_coeff * projected, 1.0)
     foreign_best = projected.max(axis=-1)
     soft_shift = (rows[..., SHIFT] > 0) & ((delay > 0) | (foreign_best > shift_bar))
+    if release is not None:
+        soft_shift = soft_shift | (release[batch, cursor.astype("int64")] > 0)
     targets[..., SHIFT] = xp.where(soft_shift, probs[..., SHIFT], targets[..., SHIFT])
     return targets.astype(logits.dtype), positives
 

@@ -28,6 +28,8 @@ class SlotInput:
     windows: List[Window]
     gold: Optional[List[Floats2d]] = None  # per window: (rows, n_actions)
     foreign: Optional[Floats2d] = None  # (n_windows, n_actions)
+    # per window: (rows,) 1 at the gold SHIFT rows the loss does not teach (lexicon; loss only)
+    release: Optional[List[Any]] = None
     spans: Optional[List[Any]] = None  # per doc: (n, 2) candidate spans of the span head (training)
     span_gold: Optional[Tuple[Any, Any]] = None  # their (N, labels) targets and weights
 

@@ -2,7 +2,7 @@
 import logging
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 import srsly
@@ -16,9 +16,10 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .actions import ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels, probs_to_spans
+from .actions import SHIFT, ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels, probs_to_spans
 from .actions import rename_scored_spans, spans_to_rows, unnest_labels
 from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix, strip_prefix
+from .lexicon import Lexicon, MentionLexicon
 from .loss import exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import score_spans
@@ -312,12 +313,18 @@ class SlotNER(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
+        lexicon: Optional[Lexicon] = None,
     ) -> None:
         """Set the labels and build the model.
 
         Labels come from ``labels`` (e.g. the output of ``spacy init labels``)
         or else from the data: every gold span label and every label the
         examples' corpora record as annotated.
+
+        lexicon: label -> mention texts (``spacy_sru_ner.mention_lexicon.v1``).
+            With masking, a gold SHIFT is not taught where a text of a label
+            the example's corpus does not annotate starts or ends (see
+            :mod:`.lexicon`). Kept in the component's cfg.
         """
         validate_get_examples(get_examples, "SlotNER.initialize")
         if labels is not None:
@@ -331,6 +338,8 @@ class SlotNER(TrainablePipe):
                     found.update(get_annotated_labels(example.reference) or [])
                 for label in sorted(found):
                     self.add_label(label)
+        if lexicon is not None:
+            self._set_lexicon(lexicon)
         if not self.labels:
             raise ValueError(
                 f"'{self.name}' has no labels. Initialize it with training data that has entities in "
@@ -345,6 +354,57 @@ class SlotNER(TrainablePipe):
         self.model.initialize(X=SlotInput(docs=docs, windows=self._windows(docs)))
         self.cfg["n_inputs"] = self.model.get_dim("nI")
         self._check_labels_seen(get_examples)
+
+    def _set_lexicon(self, lexicon: Lexicon) -> None:
+        unknown = sorted(set(lexicon) - set(self.labels))
+        if unknown:
+            raise ValueError(
+                f"The mention lexicon of '{self.name}' names labels it does not have: {unknown}. Its labels: "
+                f"{list(self.labels)} (prefix_labels of the lexicon's corpora and of training must agree)."
+            )
+        self.cfg["lexicon"] = {label: [list(words) for words in phrases] for label, phrases in lexicon.items()}
+        logger.info(
+            "sru_ner mention lexicon: %s",
+            ", ".join(f"{label} {len(phrases)}" for label, phrases in sorted(lexicon.items())) or "empty",
+        )
+
+    def _lexicon(self) -> Optional[MentionLexicon]:
+        """The cfg's mention lexicon, indexed (cached); None without one."""
+        phrases = self.cfg.get("lexicon")
+        if not phrases:
+            return None
+        cached = getattr(self, "_lexicon_cache", None)
+        if cached is None or cached[0] is not phrases:
+            cached = (phrases, MentionLexicon(phrases))
+            self._lexicon_cache = cached
+        return cached[1]
+
+    def _release_rows(
+        self, examples: Sequence[Example], windows: List[Window], gold_rows: List[numpy.ndarray]
+    ) -> Optional[List[numpy.ndarray]]:
+        """Per window, 1 at the gold SHIFT rows at words where a lexicon text of
+        a label the example's corpus does not annotate starts or ends (None
+        without a lexicon or masking)."""
+        lexicon = self._lexicon()
+        if lexicon is None or not self.cfg["masking"]:
+            return None
+        words_by_doc: Dict[int, Set[int]] = {}
+        for i, example in enumerate(examples):
+            annotated = get_annotated_labels(example.reference)
+            foreign = set() if annotated is None else (lexicon.labels - set(annotated))
+            if foreign:
+                words = [token.text.lower() for token in example.predicted]
+                words_by_doc[i] = lexicon.release_words(words, foreign)
+        release = []
+        for (doc_i, start, _), rows in zip(windows, gold_rows):
+            shift = rows[:, SHIFT]
+            released = numpy.zeros_like(shift)
+            found = words_by_doc.get(doc_i)
+            if found:
+                word = start + numpy.cumsum(shift) - shift  # the word each row is at
+                released = shift * numpy.isin(word, list(found))
+            release.append(released.astype("float32"))
+        return release
 
     def _check_labels_seen(self, get_examples: Callable[[], Iterable[Example]]) -> None:
         seen = set()
@@ -569,7 +629,8 @@ class SlotNER(TrainablePipe):
     def _training_input(self, examples: Sequence[Example]) -> SlotInput:
         windows, gold_rows, foreign, window_spans = self._gold(examples)
         docs = [eg.predicted for eg in examples]
-        inputs = SlotInput(docs=docs, windows=windows, gold=gold_rows, foreign=foreign)
+        release = self._release_rows(examples, windows, gold_rows)
+        inputs = SlotInput(docs=docs, windows=windows, gold=gold_rows, foreign=foreign, release=release)
         if self.model.maybe_get_ref("span_head") is not None and self.cfg.get("span_aux_weight", 1.0) > 0:
             labels = self.actions.labels
             own = 1.0 - foreign[:, [self.actions.transition(label) for label in labels]]
@@ -601,7 +662,7 @@ class SlotNER(TrainablePipe):
             return losses
         set_dropout_rate(self.model, drop)
         output, backprop = self.model.begin_update(inputs)
-        loss, d_logits = self._loss(output, inputs.gold, inputs.foreign)
+        loss, d_logits = self._loss(output, inputs.gold, inputs.foreign, inputs.release)
         d_span_logits = None
         if output.span_logits is not None:
             xp = self.model.ops.xp
@@ -623,15 +684,25 @@ class SlotNER(TrainablePipe):
         Returns the loss and its gradient with respect to the step logits
         (the decoder's loss; the span head's, if any, is added in :meth:`update`).
         """
-        _, gold_rows, foreign, _ = self._gold(list(examples))
-        return self._loss(output, gold_rows, foreign)
+        examples = list(examples)
+        windows, gold_rows, foreign, _ = self._gold(examples)
+        return self._loss(output, gold_rows, foreign, self._release_rows(examples, windows, gold_rows))
 
-    def _loss(self, output: SlotOutput, gold_rows: List[numpy.ndarray], foreign: numpy.ndarray) -> Tuple[float, Any]:
+    def _loss(
+        self,
+        output: SlotOutput,
+        gold_rows: List[numpy.ndarray],
+        foreign: numpy.ndarray,
+        release: Optional[List[numpy.ndarray]] = None,
+    ) -> Tuple[float, Any]:
         xp = self.model.ops.xp
         n_rows = max([len(rows) for rows in gold_rows] + [1])
         gold = numpy.zeros((len(gold_rows), n_rows, self.actions.n_actions), dtype="float32")
+        released = None if release is None else numpy.zeros((len(gold_rows), n_rows), dtype="float32")
         for b, rows in enumerate(gold_rows):
             gold[b, : len(rows)] = rows
+            if released is not None:
+                released[b, : len(rows)] = release[b]
         targets, positives = step_targets(
             xp,
             output.logits,
@@ -642,6 +713,7 @@ class SlotNER(TrainablePipe):
             project_coeff=self.cfg["project_coeff"],
             shift_bar=self.cfg["shift_bar"],
             exclusive=self._exclusive_actions(),
+            release=None if released is None else xp.asarray(released),
         )
         return weighted_bce(xp, output.logits, targets, output.active, positives, self.cfg["positive_weight"])
 

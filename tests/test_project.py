@@ -497,6 +497,14 @@ def test_ablation_bilstm_config(tmp_path):
         ablation.bilstm_config(source, tmp_path / "x.cfg", "spancat")
     with pytest.raises(SystemExit, match="--depth must be at least 1"):
         ablation.bilstm_config(source, tmp_path / "x.cfg", "sru_ner", depth=0)
+    # --lexicon: initialized with the mention lexicon of the config's own training reader
+    multi = ROOT / "configs" / "multi_corpus_cpu.cfg"
+    ablation.bilstm_config(multi, tmp_path / "lexicon.cfg", "sru_ner", lexicon=True)
+    settings = load_config(tmp_path / "lexicon.cfg", interpolate=False)["initialize"]["components"]["sru_ner"]
+    assert settings["lexicon"] == {"@misc": "spacy_sru_ner.mention_lexicon.v1", "corpora": "${corpora.train}"}
+    assert settings["labels"] == load_config(multi)["initialize"]["components"]["sru_ner"]["labels"]
+    resolved = load_config(tmp_path / "lexicon.cfg", interpolate=False).interpolate()  # as spacy train does
+    assert resolved["initialize"]["components"]["sru_ner"]["lexicon"]["corpora"] == resolved["corpora"]["train"]
 
 
 def test_bilstm_configs_are_the_measured_ones(tmp_path):
