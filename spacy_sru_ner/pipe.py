@@ -16,8 +16,8 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .actions import SHIFT, ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels, probs_to_spans
-from .actions import rename_scored_spans, spans_to_rows, unnest_labels
+from .actions import EOA, SHIFT, ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels
+from .actions import probs_to_spans, rename_scored_spans, spans_to_rows, unnest_labels
 from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix, strip_prefix
 from .lexicon import Lexicon, MentionLexicon
 from .loss import exclusive_actions, step_targets, weighted_bce
@@ -82,6 +82,7 @@ DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
         "project_coeff": 1.0,
         "shift_bar": 1.0,
         "disjoint_labels": [],
+        "lexicon_release": "all",
         "positive_weight": 10.0,
         "decoder_lr_scale": 3.0,
         "nest_depth": 0,
@@ -109,6 +110,7 @@ def make_sru_ner(
     project_coeff: float,
     shift_bar: float,
     disjoint_labels: List[str],
+    lexicon_release: str,
     positive_weight: float,
     decoder_lr_scale: float,
     nest_depth: int,
@@ -149,6 +151,11 @@ def make_sru_ner(
         masking, where an example's corpus marks the start (end) of a mention
         of one, the start (end) of the others is taught "no" there, even where
         the corpus does not annotate them ([] : all foreign labels are masked).
+    lexicon_release: with a mention lexicon (``initialize``'s ``lexicon``),
+        where the gold SHIFT is not taught: "all" at every word where a text
+        of a label the example's corpus does not annotate starts or ends;
+        "free" only at those of them where the corpus's own gold has no
+        action (no own mention starts or ends at the word).
     positive_weight: weight of the gold TRANSITION/REDUCE targets (the rare
         positives) in the mean BCE, relative to every other target.
     decoder_lr_scale: learning rate of the decoder's parameters relative to
@@ -176,12 +183,17 @@ def make_sru_ner(
         project_coeff=project_coeff,
         shift_bar=shift_bar,
         disjoint_labels=disjoint_labels,
+        lexicon_release=lexicon_release,
         positive_weight=positive_weight,
         decoder_lr_scale=decoder_lr_scale,
         nest_depth=nest_depth,
         span_aux_weight=span_aux_weight,
         scorer=scorer,
     )
+
+
+#: values of ``lexicon_release``
+LEXICON_RELEASE = ("all", "free")
 
 
 def _same_tokens(example: Example) -> bool:
@@ -213,6 +225,7 @@ class SlotNER(TrainablePipe):
         project_coeff: float = 1.0,
         shift_bar: float = 1.0,
         disjoint_labels: Optional[Sequence[str]] = None,
+        lexicon_release: str = "all",
         positive_weight: float = 10.0,
         decoder_lr_scale: float = 3.0,
         nest_depth: int = 0,
@@ -234,6 +247,10 @@ class SlotNER(TrainablePipe):
             raise ValueError(f"nest_depth of '{name}' must be an integer >= 0, got {nest_depth!r}.")
         if not project_coeff >= 0:
             raise ValueError(f"project_coeff of '{name}' must be >= 0, got {project_coeff}.")
+        if lexicon_release not in LEXICON_RELEASE:
+            raise ValueError(
+                f"lexicon_release of '{name}' must be one of {list(LEXICON_RELEASE)}, got {lexicon_release!r}."
+            )
         if not span_aux_weight >= 0:
             raise ValueError(f"span_aux_weight of '{name}' must be >= 0, got {span_aux_weight}.")
         self.vocab = vocab
@@ -253,6 +270,7 @@ class SlotNER(TrainablePipe):
             "project_coeff": project_coeff,
             "shift_bar": shift_bar,
             "disjoint_labels": list(disjoint_labels or []),
+            "lexicon_release": lexicon_release,
             "positive_weight": positive_weight,
             "decoder_lr_scale": decoder_lr_scale,
             "nest_depth": nest_depth,
@@ -383,8 +401,9 @@ class SlotNER(TrainablePipe):
         self, examples: Sequence[Example], windows: List[Window], gold_rows: List[numpy.ndarray]
     ) -> Optional[List[numpy.ndarray]]:
         """Per window, 1 at the gold SHIFT rows at words where a lexicon text of
-        a label the example's corpus does not annotate starts or ends (None
-        without a lexicon or masking)."""
+        a label the example's corpus does not annotate starts or ends (with
+        ``lexicon_release`` "free", only where the window's gold rows have no
+        action at the word); None without a lexicon or masking."""
         lexicon = self._lexicon()
         if lexicon is None or not self.cfg["masking"]:
             return None
@@ -395,6 +414,7 @@ class SlotNER(TrainablePipe):
             if foreign:
                 words = [token.text.lower() for token in example.predicted]
                 words_by_doc[i] = lexicon.release_words(words, foreign)
+        free_only = self.cfg.get("lexicon_release", "all") == "free"
         release = []
         for (doc_i, start, _), rows in zip(windows, gold_rows):
             shift = rows[:, SHIFT]
@@ -403,6 +423,9 @@ class SlotNER(TrainablePipe):
             if found:
                 word = start + numpy.cumsum(shift) - shift  # the word each row is at
                 released = shift * numpy.isin(word, list(found))
+                if free_only:
+                    acting = (shift == 0) & (rows[:, EOA] == 0)  # rows of own TRANSITIONs / REDUCEs
+                    released = released * ~numpy.isin(word, word[acting])
             release.append(released.astype("float32"))
         return release
 

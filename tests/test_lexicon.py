@@ -132,3 +132,21 @@ def test_loss_does_not_teach_shift_at_foreign_lexicon_mentions():
     copy = make_pipe()[1].from_bytes(pipe.to_bytes())
     assert copy.cfg["lexicon"] == {"Species": [["patients"]]}
     numpy.testing.assert_array_equal(copy._training_input(examples).release[0], expected)
+
+
+@pytest.mark.parametrize("mode,released_words", [("all", [0, 1, 2, 3]), ("free", [2, 3])])
+def test_lexicon_release_all_or_free_words(mode, released_words):
+    """'aspirin' is both a Species text of the lexicon and the example's own
+    Chemical: "all" releases the SHIFTs past words 0 and 1 (where the Species
+    mention would start and end) too, "free" only those at words where the
+    example's own gold has no action (2 and 3: 'patients' and the word after)."""
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL, "lexicon_release": mode})
+    examples = [example(nlp, "aspirin helps patients recover", [(0, 1, "Chemical")], ["Chemical"])]
+    pipe.initialize(lambda: examples, labels=["Chemical", "Species"], lexicon={"Species": [["aspirin"], ["patients"]]})
+    rows = spans_to_rows(4, [(0, 1, "Chemical")], pipe.actions)
+    expected = numpy.zeros(len(rows), dtype="float32")
+    expected[numpy.flatnonzero(rows[:, SHIFT])[released_words]] = 1.0
+    numpy.testing.assert_array_equal(pipe._training_input(examples).release[0], expected)
+    with pytest.raises(ValueError, match="lexicon_release"):
+        nlp.add_pipe("sru_ner", name="other", config={"model": SMALL_MODEL, "lexicon_release": "some"})
