@@ -15,7 +15,7 @@ places where the text occurs in that corpus, so that "cells" or "protein" do
 not enter it from a few annotated occurrences.
 """
 from collections import Counter, defaultdict
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -53,10 +53,11 @@ def build_lexicon(
     }
     occurrences: Dict[str, Counter] = defaultdict(Counter)
     index = _index((phrase, label) for label, phrases in candidates.items() for phrase in phrases)
+    candidate_labels = set(candidates)
     for doc in docs:
         annotated = get_annotated_labels(doc)
-        labels = set(candidates) if annotated is None else set(annotated) & set(candidates)
-        for start, phrase, label in _matches(index, [token.text.lower() for token in doc], labels):
+        labels = candidate_labels if annotated is None else candidate_labels & set(annotated)
+        for _, phrase, label in _matches(index, [token.text.lower() for token in doc], labels):
             occurrences[label][phrase] += 1
     return {
         label: sorted(
@@ -130,7 +131,3 @@ def create_mention_lexicon(
         min_count=min_count,
         min_precision=min_precision,
     )
-
-
-def lexicon_size(lexicon: Optional[Lexicon]) -> int:
-    return sum(len(phrases) for phrases in (lexicon or {}).values())
