@@ -342,7 +342,8 @@ class SlotNER(TrainablePipe):
         lexicon: label -> mention texts (``spacy_sru_ner.mention_lexicon.v1``).
             With masking, a gold SHIFT is not taught where a text of a label
             the example's corpus does not annotate starts or ends (see
-            :mod:`.lexicon`). Kept in the component's cfg.
+            :mod:`.lexicon`). Kept in the component's cfg (initializing again
+            without one removes it).
         """
         validate_get_examples(get_examples, "SlotNER.initialize")
         if labels is not None:
@@ -358,6 +359,8 @@ class SlotNER(TrainablePipe):
                     self.add_label(label)
         if lexicon is not None:
             self._set_lexicon(lexicon)
+        else:
+            self.cfg.pop("lexicon", None)
         if not self.labels:
             raise ValueError(
                 f"'{self.name}' has no labels. Initialize it with training data that has entities in "

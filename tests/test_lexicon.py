@@ -132,6 +132,8 @@ def test_loss_does_not_teach_shift_at_foreign_lexicon_mentions():
     copy = make_pipe()[1].from_bytes(pipe.to_bytes())
     assert copy.cfg["lexicon"] == {"Species": [["patients"]]}
     numpy.testing.assert_array_equal(copy._training_input(examples).release[0], expected)
+    pipe.initialize(lambda: examples, labels=["Chemical", "Species"])  # initialized again without one
+    assert "lexicon" not in pipe.cfg and pipe._training_input(examples).release is None
 
 
 @pytest.mark.parametrize("mode,released_words", [("all", [0, 1, 2, 3]), ("free", [2, 3])])
