@@ -332,6 +332,7 @@ class SlotNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
         lexicon: Optional[Lexicon] = None,
+        disjoint_labels: Optional[Sequence[str]] = None,
     ) -> None:
         """Set the labels and build the model.
 
@@ -344,8 +345,15 @@ class SlotNER(TrainablePipe):
             the example's corpus does not annotate starts or ends (see
             :mod:`.lexicon`). Kept in the component's cfg (initializing again
             without one removes it).
+        disjoint_labels: replaces the ``disjoint_labels`` setting where given,
+            e.g. read from a JSON file with ``spacy.read_labels.v1`` (labels
+            with corpus prefixes such as ``bc5cdr$Chemical`` keep their '$'
+            that way; written into a config or a weasel command, it comes
+            back escaped as '$$'). Kept in the component's cfg.
         """
         validate_get_examples(get_examples, "SlotNER.initialize")
+        if disjoint_labels is not None:
+            self.cfg["disjoint_labels"] = list(disjoint_labels)
         if labels is not None:
             for label in labels:
                 self.add_label(label)

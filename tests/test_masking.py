@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy
 import pytest
 import spacy
+import srsly
 import torch
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -278,6 +279,33 @@ def test_pipe_disjoint_labels():
     nlp, pipe = make_pipe()
     pipe.cfg["disjoint_labels"] = ["Chemical", "Species"]
     with pytest.raises(ValueError, match=r"disjoint_labels of 'sru_ner' name labels it does not have: \['Species'\]"):
+        nlp.initialize()
+
+
+def test_initialize_disjoint_labels_from_a_file(tmp_path):
+    """[initialize.components.sru_ner] disjoint_labels, read from a JSON file,
+    replaces the setting, keeps corpus prefixes' '$', and is saved with the
+    component; an unknown label in it raises."""
+    path = tmp_path / "disjoint.json"
+    srsly.write_json(path, ["x$Chemical", "x$Disease"])
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL})
+    for label in ("x$Chemical", "x$Disease", "y$Gene"):
+        pipe.add_label(label)
+    reader = {"@readers": "spacy.read_labels.v1", "path": str(path), "require": True}
+    nlp.config["initialize"]["components"]["sru_ner"] = {"disjoint_labels": reader}
+    nlp.initialize()
+    assert pipe.cfg["disjoint_labels"] == ["x$Chemical", "x$Disease"]
+    examples = [make_example(nlp, WORDS, [(0, 1, "x$Chemical")], ["x$Chemical"])]
+    output, _ = pipe.model.begin_update(pipe._training_input(examples))
+    _, d_logits = pipe.get_loss(examples, output)
+    assert d_logits[0, 0, pipe.actions.transition("x$Disease")] > 0
+    assert d_logits[0, 0, pipe.actions.transition("y$Gene")] == 0
+    copy = spacy.blank("en").add_pipe("sru_ner", config={"model": SMALL_MODEL})
+    copy.from_bytes(pipe.to_bytes())
+    assert copy.cfg["disjoint_labels"] == ["x$Chemical", "x$Disease"]
+    srsly.write_json(path, ["x$Chemical", "x$Species"])
+    with pytest.raises(ValueError, match=r"name labels it does not have: \['x\$Species'\]"):
         nlp.initialize()
 
 
