@@ -24,7 +24,7 @@ multi-corpus rule). The targets are then:
 * gold TRANSITION/REDUCE targets that are exactly 1 (never foreign ones) weigh
   ``positive_weight`` times as much as the other targets in the mean BCE.
 """
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -83,20 +83,32 @@ def step_targets(
     return targets.astype(logits.dtype), positives
 
 
-def exclusive_actions(vocab: ActionVocab, disjoint_labels: Iterable[str]) -> Optional[numpy.ndarray]:
+DisjointLabels = Sequence[Union[str, Sequence[str]]]
+
+
+def disjoint_sets(disjoint_labels: DisjointLabels) -> List[Tuple[str, ...]]:
+    """The sets of mutually disjoint labels that ``disjoint_labels`` names:
+    its plain labels form one set and each list in it is a set of its own
+    (``["A", "B", ["A", "C"]]``: A-B and A-C disjoint, B-C not)."""
+    plain = tuple(entry for entry in disjoint_labels if isinstance(entry, str))
+    nested = [tuple(entry) for entry in disjoint_labels if not isinstance(entry, str)]
+    return [labels for labels in [plain, *nested] if labels]
+
+
+def exclusive_actions(vocab: ActionVocab, disjoint_labels: DisjointLabels) -> Optional[numpy.ndarray]:
     """(A, A) matrix: 1 at [TR(X), TR(Y)] and [RE(X), RE(Y)] for two different
-    labels X, Y of ``disjoint_labels`` (mentions of the two never start or end
-    at the same word); None when fewer than two such labels."""
-    labels = [label for label in vocab.labels if label in set(disjoint_labels)]
-    if len(labels) < 2:
-        return None
+    labels X, Y of one set of ``disjoint_labels`` (:func:`disjoint_sets`:
+    mentions of the two never start or end at the same word); None when no set
+    holds two labels of the vocabulary."""
     matrix = numpy.zeros((vocab.n_actions, vocab.n_actions), dtype="float32")
-    for x in labels:
-        for y in labels:
-            if x != y:
-                matrix[vocab.transition(x), vocab.transition(y)] = 1.0
-                matrix[vocab.reduce(x), vocab.reduce(y)] = 1.0
-    return matrix
+    for labels in disjoint_sets(disjoint_labels):
+        known = [label for label in vocab.labels if label in set(labels)]
+        for x in known:
+            for y in known:
+                if x != y:
+                    matrix[vocab.transition(x), vocab.transition(y)] = 1.0
+                    matrix[vocab.reduce(x), vocab.reduce(y)] = 1.0
+    return matrix if matrix.any() else None
 
 
 def weighted_bce(

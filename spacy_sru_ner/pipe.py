@@ -20,7 +20,7 @@ from .actions import EOA, SHIFT, ActionVocab, ScoredSpan, label_nesting, limit_l
 from .actions import probs_to_spans, rename_scored_spans, spans_to_rows, unnest_labels
 from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix, strip_prefix
 from .lexicon import Lexicon, MentionLexicon
-from .loss import exclusive_actions, step_targets, weighted_bce
+from .loss import DisjointLabels, disjoint_sets, exclusive_actions, step_targets, weighted_bce
 from .model import SlotInput, SlotOutput, Window, ensure_decoder
 from .scorer import score_spans
 from .span_aux import span_loss, span_targets
@@ -109,7 +109,7 @@ def make_sru_ner(
     masking: bool,
     project_coeff: float,
     shift_bar: float,
-    disjoint_labels: List[str],
+    disjoint_labels: List[Union[str, List[str]]],
     lexicon_release: str,
     positive_weight: float,
     decoder_lr_scale: float,
@@ -151,6 +151,8 @@ def make_sru_ner(
         masking, where an example's corpus marks the start (end) of a mention
         of one, the start (end) of the others is taught "no" there, even where
         the corpus does not annotate them ([] : all foreign labels are masked).
+        Its plain labels form one such set; a list in it is a set of its own
+        (``["A", "B", ["A", "C"]]``: A-B and A-C disjoint, B-C not).
     lexicon_release: with a mention lexicon (``initialize``'s ``lexicon``),
         where the gold SHIFT is not taught: "all" at every word where a text
         of a label the example's corpus does not annotate starts or ends;
@@ -224,7 +226,7 @@ class SlotNER(TrainablePipe):
         masking: bool = True,
         project_coeff: float = 1.0,
         shift_bar: float = 1.0,
-        disjoint_labels: Optional[Sequence[str]] = None,
+        disjoint_labels: Optional[DisjointLabels] = None,
         lexicon_release: str = "all",
         positive_weight: float = 10.0,
         decoder_lr_scale: float = 3.0,
@@ -269,7 +271,7 @@ class SlotNER(TrainablePipe):
             "masking": masking,
             "project_coeff": project_coeff,
             "shift_bar": shift_bar,
-            "disjoint_labels": list(disjoint_labels or []),
+            "disjoint_labels": _disjoint_cfg(disjoint_labels or []),
             "lexicon_release": lexicon_release,
             "positive_weight": positive_weight,
             "decoder_lr_scale": decoder_lr_scale,
@@ -332,7 +334,7 @@ class SlotNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
         lexicon: Optional[Lexicon] = None,
-        disjoint_labels: Optional[Sequence[str]] = None,
+        disjoint_labels: Optional[DisjointLabels] = None,
     ) -> None:
         """Set the labels and build the model.
 
@@ -353,7 +355,7 @@ class SlotNER(TrainablePipe):
         """
         validate_get_examples(get_examples, "SlotNER.initialize")
         if disjoint_labels is not None:
-            self.cfg["disjoint_labels"] = list(disjoint_labels)
+            self.cfg["disjoint_labels"] = _disjoint_cfg(disjoint_labels)
         if labels is not None:
             for label in labels:
                 self.add_label(label)
@@ -754,12 +756,12 @@ class SlotNER(TrainablePipe):
     def _exclusive_actions(self) -> Optional[Any]:
         """The (A, A) matrix of actions that rule each other out
         (``disjoint_labels``), on the model's device; None without them."""
-        disjoint = tuple(self.cfg.get("disjoint_labels") or ())
+        disjoint = disjoint_sets(self.cfg.get("disjoint_labels") or ())
         key = (self.actions.labels, disjoint)
         cached = getattr(self, "_exclusive_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        unknown = sorted(set(disjoint) - set(self.labels))
+        unknown = sorted({label for labels in disjoint for label in labels} - set(self.labels))
         if unknown:
             raise ValueError(
                 f"disjoint_labels of '{self.name}' name labels it does not have: {unknown}. "
@@ -871,3 +873,8 @@ class ScaledOptimizer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.optimizer, name)
+
+
+def _disjoint_cfg(disjoint_labels: DisjointLabels) -> List[Union[str, List[str]]]:
+    """``disjoint_labels`` as plain lists (for the cfg and its serialization)."""
+    return [label if isinstance(label, str) else list(label) for label in disjoint_labels]

@@ -237,6 +237,18 @@ def test_exclusive_actions_matrix():
     assert exclusive_actions(vocab, ["Chemical"]) is None and exclusive_actions(vocab, []) is None
 
 
+def test_exclusive_actions_of_several_sets():
+    """Plain labels form one set, each list another: Chemical-Disease and
+    Disease-Gene disjoint, Chemical-Gene not; a set with one known label adds nothing."""
+    vocab = ActionVocab(("Chemical", "Disease", "Gene"))
+    matrix = exclusive_actions(vocab, ["Chemical", "Disease", ["Disease", "Gene"], ["Gene", "Species"]])
+    tr, re = vocab.transition, vocab.reduce
+    pairs = [("Chemical", "Disease"), ("Disease", "Gene")]
+    expected = {(f(x), f(y)) for a, b in pairs for x, y in ((a, b), (b, a)) for f in (tr, re)}
+    assert {tuple(ij) for ij in numpy.argwhere(matrix == 1)} == expected
+    assert exclusive_actions(vocab, [["Chemical"], ["Gene", "Species"]]) is None
+
+
 def test_disjoint_labels_teach_no_where_an_own_mention_starts_or_ends():
     """Chemical and Disease disjoint, Disease foreign: where the gold row opens
     (closes) a Chemical, TR(Disease) (RE(Disease)) has target 0 and a gradient;
@@ -307,6 +319,16 @@ def test_initialize_disjoint_labels_from_a_file(tmp_path):
     srsly.write_json(path, ["x$Chemical", "x$Species"])
     with pytest.raises(ValueError, match=r"name labels it does not have: \['x\$Species'\]"):
         nlp.initialize()
+    # a list in the file is a set of its own: y$Gene disjoint from x$Chemical only
+    srsly.write_json(path, ["x$Disease", ["x$Chemical", "y$Gene"]])
+    nlp.initialize()
+    assert pipe.cfg["disjoint_labels"] == ["x$Disease", ["x$Chemical", "y$Gene"]]
+    output, _ = pipe.model.begin_update(pipe._training_input(examples))
+    _, d_logits = pipe.get_loss(examples, output)
+    assert d_logits[0, 0, pipe.actions.transition("y$Gene")] > 0
+    assert d_logits[0, 0, pipe.actions.transition("x$Disease")] == 0
+    copy.from_bytes(pipe.to_bytes())
+    assert copy.cfg["disjoint_labels"] == ["x$Disease", ["x$Chemical", "y$Gene"]]
 
 
 def constant_decoder(shift: float, foreign: float) -> SlotDecoder:
