@@ -524,3 +524,28 @@ def test_bilstm_configs_are_the_measured_ones(tmp_path):
         tok2vecs.append(cfg["components"][component]["model"]["tok2vec"])
     assert tok2vecs[0] == tok2vecs[1]
     assert tok2vecs[0]["encode"]["@architectures"] == "spacy.TorchBiLSTMEncoder.v1"
+
+
+@pytest.mark.parametrize(
+    "config", sorted(p.name for p in (ROOT / "configs").glob("*.cfg")) + ["../spacy_sru_ner/demo/demo.cfg"]
+)
+def test_configs_pass_spacy_debug_config(tmp_path, monkeypatch, config):
+    """`spacy debug config` (no auto-fill) finds every setting it validates in each config,
+    with the corpus paths pointed at a tiny corpus."""
+    import spacy
+    from spacy.cli.debug_config import debug_config
+    from spacy.tokens import DocBin
+    from spacy.util import load_config
+
+    doc = spacy.blank("en")("Aspirin reduced fever .")
+    corpus = tmp_path / "tiny.spacy"
+    DocBin(docs=[doc]).to_disk(corpus)
+    path = ROOT / "configs" / config
+    paths = load_config(path, interpolate=False)["paths"]
+    overrides = {
+        f"paths.{key}": str(corpus)
+        for key, value in paths.items()
+        if key.startswith(("train", "dev")) and (value is None or str(value).endswith(".spacy"))
+    }
+    monkeypatch.chdir(ROOT)  # the label files of [initialize] are relative to the project
+    debug_config(path, overrides=overrides)  # exits on an invalid config
