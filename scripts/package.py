@@ -153,8 +153,19 @@ def decoding_lines(model: Path) -> List[str]:
             line += f"; threshold {component.get('threshold')}{picked}"
         if tuned.is_file():
             line += f"; tuned on {', '.join(srsly.read_json(tuned).get('data', []))}"
+        if component.get("strip_prefixes"):
+            line += ("; trained with corpus-prefixed labels (`bc2gm$Gene`, `jnlpba$Gene`), written without the "
+                     "prefix (`strip_prefixes`: one `Gene` span, with the higher score, where both fire)")
         lines += ["", line + "."]
     return lines
+
+
+def writes_plain_labels(model: Path) -> bool:
+    """Whether an sru_ner component of ``model`` strips corpus prefixes from its labels."""
+    from spacy.util import load_config
+
+    components = load_config(model / "config.cfg", interpolate=False)["components"].values()
+    return any(c.get("factory") == "sru_ner" and c.get("strip_prefixes") for c in components)
 
 
 def model_card(
@@ -165,10 +176,17 @@ def model_card(
     rounds: Optional[List[Dict[str, Any]]] = None,
     decoding: Optional[List[str]] = None,
     update: Optional[int] = None,
+    plain_labels: bool = False,
 ) -> Dict[str, Any]:
-    """``meta`` with the model card: description, sources, licence, performance."""
+    """``meta`` with the model card: description, sources, licence, performance.
+    plain_labels: the model writes its labels without corpus prefixes
+    (``strip_prefixes``), so the card lists them that way."""
+    from spacy_sru_ner.contract import strip_prefix
+
     meta = dict(meta)
     labels = sorted({label for pipe_labels in meta.get("labels", {}).values() for label in pipe_labels})
+    if plain_labels:
+        labels = sorted({strip_prefix(label) for label in labels})
     lines = [
         "Nested, multi-corpus biomedical NER with SRU-NER (spacy-sru-ner): "
         "`doc.spans[\"sru_ner\"]` gets every mention, nested and overlapping ones included, with a score "
@@ -252,7 +270,7 @@ def package_model(
         meta["requirements"] = list(meta.get("requirements", [])) + [own]
     meta = model_card(meta, srsly.read_json(metrics) if metrics else None, speed,
                       command or training_command(model, rounds, update), training_rounds(model, rounds), decoding_lines(model),
-                      update)
+                      update, writes_plain_labels(model))
     meta_path = output_dir / f"{name}.meta.json"
     srsly.write_json(meta_path, meta)
     lang = meta.get("lang", "en")

@@ -241,3 +241,38 @@ Gene = 0.75\nSpecies = 0.25\n"""
         "Decoding (`sru_ner`): at most one label per span; threshold 0.8."]
     card = package.model_card({"labels": {"sru_ner": ["Gene"]}}, None, None, None, None, package.decoding_lines(tmp_path))
     assert "at most one label per span" in card["description"]
+
+
+def test_plain_labels_copy_and_its_model_card(tmp_path):
+    """scripts/plain_labels.py saves a prefixed-label pipeline that writes the plain labels
+    (cfg and config.cfg), keeps threshold.json, and the model card lists the labels it writes."""
+    import spacy
+
+    from conftest import SMALL_MODEL, project_script
+
+    plain = project_script("plain_labels")
+    package = project_script("package")
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("sru_ner", config={"model": SMALL_MODEL})
+    for label in ("bc2gm$Gene", "jnlpba$Gene", "jnlpba$DNA"):
+        pipe.add_label(label)
+    nlp.initialize()
+    model = tmp_path / "model"
+    nlp.to_disk(model)
+    srsly.write_json(model / "threshold.json", {"data": ["corpus/bc2gm/dev.spacy"]})
+    assert plain.plain_labels(model, tmp_path / "plain") == ["DNA", "Gene"]
+    copy = spacy.load(tmp_path / "plain")
+    assert copy.get_pipe("sru_ner").cfg["strip_prefixes"] is True
+    assert copy.config["components"]["sru_ner"]["strip_prefixes"] is True
+    doc = copy.make_doc("IL-2 binds")
+    copy.get_pipe("sru_ner").set_annotations([doc], [[(0, 1, "bc2gm$Gene", 0.7), (0, 1, "jnlpba$Gene", 0.9)]])
+    assert [(s.start, s.end, s.label_) for s in doc.spans["sru_ner"]] == [(0, 1, "Gene")]
+    assert (tmp_path / "plain" / "threshold.json").is_file()
+    assert package.writes_plain_labels(tmp_path / "plain") and not package.writes_plain_labels(model)
+    card = package.model_card(
+        srsly.read_json(tmp_path / "plain" / "meta.json"), None, None, None, None,
+        package.decoding_lines(tmp_path / "plain"), None, package.writes_plain_labels(tmp_path / "plain"),
+    )["description"]
+    assert "Labels: `DNA`, `Gene`." in card and "written without the prefix (`strip_prefixes`" in card
+    with pytest.raises(SystemExit, match="expected one sru_ner component named 'ner'"):
+        plain.plain_labels(model, tmp_path / "x", component="ner")
