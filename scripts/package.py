@@ -198,7 +198,10 @@ def model_card(
     licences: List[str] = []
     performance: Dict[str, Any] = {}
     if metrics:
-        lines += ["", "Test scores (`python -m spacy_sru_ner evaluate`; each corpus scored on the labels it annotates):",
+        scored = "each corpus scored on the labels it annotates"
+        if plain_labels:
+            scored += " (plain labels: a BC2GM gene that the JNLPBA-trained `Gene` finds counts)"
+        lines += ["", f"Test scores (`python -m spacy_sru_ner evaluate`; {scored}):",
                   "", "| corpus | label | P | R | F | gold mentions |", "|---|---|---|---|---|---|"]
         for corpus, result in metrics["corpora"].items():
             for label, prf in result["per_type"].items():

@@ -274,5 +274,8 @@ def test_plain_labels_copy_and_its_model_card(tmp_path):
         package.decoding_lines(tmp_path / "plain"), None, package.writes_plain_labels(tmp_path / "plain"),
     )["description"]
     assert "Labels: `DNA`, `Gene`." in card and "written without the prefix (`strip_prefixes`" in card
+    metrics = {"corpora": {}, "macro": {"p": 0.5, "r": 0.5, "f": 0.5}}
+    assert "(plain labels:" in package.model_card({}, metrics, None, None, plain_labels=True)["description"]
+    assert "(plain labels:" not in package.model_card({}, metrics, None, None)["description"]
     with pytest.raises(SystemExit, match="expected one sru_ner component named 'ner'"):
         plain.plain_labels(model, tmp_path / "x", component="ner")
