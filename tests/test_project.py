@@ -216,6 +216,7 @@ def test_smoke_overrides_cover_every_config():
     for config, component, kind in [
         ("single_cpu.cfg", "sru_ner", "sru_ner"),
         ("multi_corpus_cpu.cfg", "sru_ner", "sru_ner"),
+        ("multi_corpus_bilstm_cpu.cfg", "sru_ner", "sru_ner"),
         ("genia_nested_cpu.cfg", "sru_ner", "sru_ner"),
         ("baseline_ner_cpu.cfg", "ner", "ner"),
         ("baseline_spancat_cpu.cfg", "spancat", "spancat"),
@@ -524,6 +525,49 @@ def test_bilstm_configs_are_the_measured_ones(tmp_path):
         tok2vecs.append(cfg["components"][component]["model"]["tok2vec"])
     assert tok2vecs[0] == tok2vecs[1]
     assert tok2vecs[0]["encode"]["@architectures"] == "spacy.TorchBiLSTMEncoder.v1"
+
+
+def test_recommended_multi_config_is_the_measured_one(tmp_path):
+    """configs/multi_corpus_bilstm_cpu.cfg is what multi-encoder-bilstm-prefix-lexicon-disjoint
+    trains: the BiLSTM lexicon config of scripts/ablation.py with the command's overrides
+    (train-rounds options left out), and every label file it reads exists."""
+    import shlex
+
+    import srsly
+    from spacy.cli._util import parse_config_overrides
+    from spacy.util import load_config
+
+    from spacy_sru_ner.loss import disjoint_sets
+
+    project = srsly.read_yaml(ROOT / "project.yml")
+    command = next(c for c in project["commands"] if c["name"] == "multi-encoder-bilstm-prefix-lexicon-disjoint")
+    line = next(s for s in command["script"] if "train-rounds" in s)
+    variables = {"vars.genia_seed": "0", "vars.lexicon_release": "all", "vars.disjoint_set": ""}
+    for key, value in variables.items():
+        line = line.replace("${" + key + "}", value)
+    args = shlex.split(line)
+    rounds_options = {"--round-steps", "--max-rounds", "--patience", "--plateau-factor", "--gpu-id"}
+    config_args = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--") and arg.split("=")[0] not in rounds_options and not args[i - 1] in rounds_options:
+            config_args.extend(args[i : i + (1 if "=" in arg else 2)])
+    overrides = parse_config_overrides(config_args)
+    overrides.pop("system.seed")
+    assert sorted(overrides) == [
+        "components.sru_ner.lexicon_release", "components.sru_ner.max_positive", "corpora.train.prefix_labels",
+        "initialize.components.sru_ner.disjoint_labels", "initialize.components.sru_ner.labels",
+        "training.optimizer.use_averages",
+    ]
+
+    ablation = _project_script("ablation")
+    ablation.bilstm_config(ROOT / "configs/multi_corpus_cpu.cfg", tmp_path / "lexicon.cfg", "sru_ner", lexicon=True)
+    measured = load_config(tmp_path / "lexicon.cfg", interpolate=False, overrides=overrides)
+    committed = load_config(ROOT / "configs/multi_corpus_bilstm_cpu.cfg", interpolate=False)
+    assert committed == measured
+    settings = committed["initialize"]["components"]["sru_ner"]
+    labels = srsly.read_json(ROOT / settings["labels"]["path"])
+    disjoint = srsly.read_json(ROOT / settings["disjoint_labels"]["path"])
+    assert {label for labels_ in disjoint_sets(disjoint) for label in labels_} <= set(labels)
 
 
 @pytest.mark.parametrize(
