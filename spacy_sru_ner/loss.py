@@ -102,7 +102,8 @@ def exclusive_actions(vocab: ActionVocab, disjoint_labels: DisjointLabels) -> Op
     holds two labels of the vocabulary."""
     matrix = numpy.zeros((vocab.n_actions, vocab.n_actions), dtype="float32")
     for labels in disjoint_sets(disjoint_labels):
-        known = [label for label in vocab.labels if label in set(labels)]
+        members = set(labels)
+        known = [label for label in vocab.labels if label in members]
         for x in known:
             for y in known:
                 if x != y:
