@@ -155,7 +155,8 @@ def decoding_lines(model: Path) -> List[str]:
             line += f"; tuned on {', '.join(srsly.read_json(tuned).get('data', []))}"
         if component.get("strip_prefixes"):
             line += ("; trained with corpus-prefixed labels (`bc2gm$Gene`, `jnlpba$Gene`), written without the "
-                     "prefix (`strip_prefixes`: one `Gene` span, with the higher score, where both fire)")
+                     "prefix (`strip_prefixes`: where both fire on overlapping words, one `Gene` span, the "
+                     "higher-scored)")
         lines += ["", line + "."]
     return lines
 

@@ -1,6 +1,6 @@
 """Save a copy of a pipeline whose ``sru_ner`` component was trained with
 corpus-prefixed labels (``bc2gm$Gene``, ``jnlpba$Gene``) that writes the plain
-labels (``Gene``; one span with the higher score where both fire): the
+labels (``Gene``; of overlapping spans of both, the higher-scored): the
 component's ``strip_prefixes = true``, in its cfg and in the saved config.
 
     python scripts/plain_labels.py MODEL OUTPUT [--component sru_ner]

@@ -246,16 +246,25 @@ def limit_labels_per_span(
     return [span for span in spans if span in keep]
 
 
-def rename_scored_spans(spans: List[ScoredSpan], rename: Callable[[str], str]) -> List[ScoredSpan]:
-    """The spans with their labels renamed; spans that end up the same
-    (start, end, label), e.g. ``bc2gm$Gene`` and ``jnlpba$Gene`` over the same
-    words renamed to ``Gene``, become one with the highest of their scores.
-    Order is kept (each span where its first copy was)."""
-    best: Dict[Tuple[int, int, str], float] = {}
-    for start, end, label, score in spans:
-        key = (start, end, rename(label))
-        best[key] = max(best.get(key, score), score)
-    return [(start, end, label, score) for (start, end, label), score in best.items()]
+def merge_heads(
+    spans: List[ScoredSpan], rename: Callable[[str], str], head: Callable[[str], str]
+) -> List[ScoredSpan]:
+    """The spans with their labels renamed (e.g. ``bc2gm$Gene`` -> ``Gene``),
+    where two spans of different heads (``head(label)``: ``bc2gm``, ``jnlpba``)
+    that get the same new label overlap (share a word), only the higher-scored
+    one is kept (ties: the earlier): one ``Gene`` span per mention, not one per
+    corpus with each corpus's boundaries. Spans of one head, nested or not, are
+    all kept. Order is kept."""
+    kept: Dict[str, List[Tuple[int, int, str]]] = defaultdict(list)
+    keep: Set[int] = set()
+    for i in sorted(range(len(spans)), key=lambda i: -spans[i][3]):
+        start, end, label, _ = spans[i]
+        new, source = rename(label), head(label)
+        if any(s < end and start < e and h != source for s, e, h in kept[new]):
+            continue
+        kept[new].append((start, end, source))
+        keep.add(i)
+    return [(s, e, rename(label), score) for i, (s, e, label, score) in enumerate(spans) if i in keep]
 
 
 def _decode(

@@ -89,7 +89,9 @@ def evaluate_cli(
         False, "--prefix-labels", help="Prefix gold labels with the corpus name (model trained with prefix_labels)"
     ),
     strip_prefixes: bool = typer.Option(
-        False, "--strip-prefixes", help="Remove corpus prefixes (CORPUS$) from predicted labels ('joined' scores)"
+        False,
+        "--strip-prefixes",
+        help="Remove corpus prefixes (CORPUS$) from predicted labels as sru_ner's strip_prefixes does ('joined' scores)",
     ),
     model_maps: bool = typer.Option(
         True, "--model-maps/--no-model-maps", help="Apply the label maps of the model's MultiCorpus training config"

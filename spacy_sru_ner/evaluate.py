@@ -11,12 +11,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy
 from spacy.language import Language
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
+
+from .actions import merge_heads
 
 from .confusion import confusion_by_label, format_confusion
 from .contract import DEFAULT_SPANS_KEY, LabelMap, get_annotated_labels, get_corpus_name, gold_spans
-from .contract import parse_corpus_label_map, relabel_doc, rename_spans, strip_prefix
+from .contract import label_prefix, parse_corpus_label_map, relabel_doc, strip_prefix
 from .corpora import READER_NAME, load_corpus_docs, make_example
 from .scorer import score_spans
 
@@ -32,6 +36,26 @@ def default_corpus_name(path: PathLike) -> str:
     if stem.lower() in GENERIC_STEMS and path.parent.name:
         return path.parent.name
     return stem
+
+
+def strip_span_prefixes(doc: Doc, spans_key: str) -> None:
+    """Write ``doc.spans[spans_key]`` (if present) without corpus prefixes, as
+    sru_ner's ``strip_prefixes`` does (:func:`spacy_sru_ner.actions.merge_heads`:
+    of overlapping same-label spans of different corpora the higher-scored is
+    kept; scores from the group's ``scores`` attribute, else all equal)."""
+    if spans_key not in doc.spans:
+        return
+    group = doc.spans[spans_key]
+    scores = group.attrs.get("scores")
+    has_scores = scores is not None and len(scores) == len(group)
+    spans = [(s.start, s.end, s.label_, float(scores[i]) if has_scores else 0.0) for i, s in enumerate(group)]
+    spans = merge_heads(spans, strip_prefix, label_prefix)
+    attrs = dict(group.attrs)
+    if has_scores:
+        attrs["scores"] = numpy.asarray([score for *_, score in spans], dtype="float32")
+    doc.spans[spans_key] = SpanGroup(
+        doc, name=spans_key, attrs=attrs, spans=[Span(doc, s, e, label=label) for s, e, label, _ in spans]
+    )
 
 
 def model_label_settings(nlp: Language) -> Tuple[Dict[str, Dict[str, Optional[str]]], bool, Optional[str]]:
@@ -160,8 +184,9 @@ def evaluate_corpora(
     """Run ``nlp`` over every file and score each corpus on its own labels.
 
     strip_prefixes: remove corpus prefixes (``BC5CDR$``) from predicted labels
-        before scoring (the reference's "joined" evaluation of a model trained
-        with ``prefix_labels``).
+        before scoring, as sru_ner's ``strip_prefixes`` writes them
+        (:func:`strip_span_prefixes`; the reference's "joined" evaluation of a
+        model trained with ``prefix_labels`` only renames).
 
     Returns ``{"corpora": {name: {"file", "p", "r", "f", "docs", "gold",
     "labels", "per_type": {label: {"p", "r", "f", "gold"}}, "errors": {"per_label",
@@ -193,7 +218,7 @@ def evaluate_corpora(
         predicted = nlp.pipe([eg.predicted for eg in examples], batch_size=batch_size)
         for eg, doc in zip(examples, predicted):
             if strip_prefixes:
-                rename_spans(doc, spans_key, strip_prefix)
+                strip_span_prefixes(doc, spans_key)
             eg.predicted = doc
         all_examples.extend(examples)
     model_labels = _model_labels(nlp, spans_key)

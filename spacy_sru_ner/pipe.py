@@ -17,7 +17,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .actions import EOA, SHIFT, ActionVocab, ScoredSpan, label_nesting, limit_labels_per_span, nested_labels
-from .actions import probs_to_spans, rename_scored_spans, spans_to_rows, unnest_labels
+from .actions import merge_heads, probs_to_spans, spans_to_rows, unnest_labels
 from .contract import DEFAULT_SPANS_KEY, get_annotated_labels, gold_spans, label_prefix, strip_prefix
 from .lexicon import Lexicon, MentionLexicon
 from .loss import DisjointLabels, disjoint_sets, exclusive_actions, step_targets, weighted_bce
@@ -131,9 +131,10 @@ def make_sru_ner(
     write_ents: also set ``doc.ents`` to the longest non-overlapping spans.
     strip_prefixes: write the labels of a model trained with corpus-prefixed
         labels (``prefix_labels``) without their prefix: ``bc2gm$Gene`` and
-        ``jnlpba$Gene`` are both written as ``Gene``, one span with the higher
-        score where both are predicted. Switch it on after training and
-        threshold tuning, which score the prefixed labels.
+        ``jnlpba$Gene`` are both written as ``Gene``; where spans of two
+        corpora overlap (share a word) and get the same label, only the
+        higher-scored one is kept (``actions.merge_heads``). Switch it on after
+        training and threshold tuning, which score the prefixed labels.
     max_length: longest token window decoded at once; longer sentences or
         docs are split into windows and the spans merged back.
     masking: multi-corpus loss masking for labels an example's corpus does not
@@ -599,7 +600,7 @@ class SlotNER(TrainablePipe):
         strip = bool(self.cfg.get("strip_prefixes", False))
         for doc, spans in zip(docs, predictions):
             if strip:
-                spans = rename_scored_spans(spans, strip_prefix)
+                spans = merge_heads(spans, strip_prefix, label_prefix)
             group = SpanGroup(doc, name=self.key, spans=[Span(doc, s, e, label=l) for s, e, l, _ in spans])
             group.attrs["scores"] = numpy.asarray([score for *_, score in spans], dtype="float32")
             doc.spans[self.key] = group
