@@ -184,7 +184,8 @@ def _record_round(
     (with ``use_averages``, Thinc's running average starts at zero, so it scores
     the saved weights times about 0.8). It can be the best model and is kept as
     such, but the plateau rule asks whether the round's later evaluations beat
-    the best score from before the round."""
+    the best score from before the round; a round interrupted before any such
+    evaluation says nothing about a plateau and leaves the rate as it is."""
     folder = round_dir(output, index)
     curve = _read_curve(folder / CURVE_FILE)
     if not curve or not (folder / "model-last").is_dir():
@@ -211,8 +212,8 @@ def _record_round(
     state["rounds"].append(record)
     _write_curve(output, state)
     before = state["best_score"]
-    trained = curve[1:] if index and len(curve) > 1 else curve
-    if before is not None and max(float(r["score"]) for r in trained) <= before:
+    trained = curve[1:] if index else curve
+    if before is not None and trained and max(float(r["score"]) for r in trained) <= before:
         state["lr_scale"] = state.get("lr_scale", 1.0) * plateau_factor
     if before is None or record["best_score"] > before:
         state.update(best_score=record["best_score"], best_step=record["best_step"], best_round=index)

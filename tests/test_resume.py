@@ -227,3 +227,17 @@ def test_plateau_rule_ignores_a_rounds_first_evaluation(tmp_path, scores, halved
     assert state["best_score"] == best
     assert state.get("lr_scale", 1.0) == (0.5 if halved else 1.0)
     assert (tmp_path / "model-best").is_dir()
+
+
+def test_a_round_interrupted_before_a_trained_evaluation_is_no_plateau(tmp_path):
+    """A session that ends just after a round started leaves only the round's first
+    evaluation (the model it started from): the next call continues at the same rate."""
+    from spacy_sru_ner.resume import _record_round
+
+    state = {"rounds": [], "best_score": None, "best_step": None}
+    _fake_round(tmp_path, 0, [0.1, 0.6])
+    _record_round(tmp_path, state, 0, seconds=1.0, plateau_factor=0.5)
+    _fake_round(tmp_path, 1, [0.55])
+    record = _record_round(tmp_path, state, 1, seconds=None, plateau_factor=0.5)
+    assert record["interrupted"] and record["end_step"] == record["start_step"]
+    assert state.get("lr_scale", 1.0) == 1.0 and state["best_score"] == 0.6
