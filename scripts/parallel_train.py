@@ -14,7 +14,10 @@ named ``multi``). Run names say what a run is trained and scored on, as in
 ``scripts/evaluate.py --rounds``: ``multi`` (the five corpora of the config, scored
 on their five test sets), ``single_<corpus>`` / ``ner_<corpus>`` (``--paths.train``
 and ``--paths.dev`` set to ``CORPUS_DIR/<corpus>/{train,dev}.spacy``, scored on its
-test set). Runs still going at ``--deadline`` seconds are stopped; their
+test set). ``--max-parallel N`` trains at most N runs at a time, the others
+waiting in order (e.g. 1 on a CPU whose memory holds one transformer run).
+Runs still going at ``--deadline`` seconds are stopped (runs not started by
+then are skipped); their
 ``model-best`` (saved at their best evaluation so far) is scored all the same,
 and ``OUT/summary.json`` records how far each got. Each model's test P/R/F per
 corpus and per label: ``OUT/metrics/NAME.json`` (scripts/evaluate.py's format).
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--eval-every-multi", type=int, default=0)
     parser.add_argument("--deadline", type=float, required=True, help="seconds; runs still going are stopped")
     parser.add_argument("--gpu-id", type=int, default=-1)
+    parser.add_argument("--max-parallel", type=int, default=0, help="most runs training at once (0: all)")
     parser.add_argument("--score-only", action="store_true", help="score the model-best folders already there")
     args = parser.parse_args()
     runs = [parse_run(r) for r in args.run]
@@ -101,15 +105,26 @@ def main() -> None:
     start = time.time()
     if not args.score_only:
         procs = {}
-        for name, config, steps in runs:
-            (args.out / name).mkdir(parents=True, exist_ok=True)
-            cmd = train_command(name, config, steps, args.out, args)
-            print("$", " ".join(cmd), flush=True)
-            log = (args.out / name / "train.log").open("w", encoding="utf8")
-            procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
+        started: Dict[str, float] = {}
+        waiting = list(runs)
+
+        def start_waiting() -> None:
+            while waiting and (not args.max_parallel
+                               or sum(p.poll() is None for p, _ in procs.values()) < args.max_parallel):
+                name, config, steps = waiting.pop(0)
+                (args.out / name).mkdir(parents=True, exist_ok=True)
+                cmd = train_command(name, config, steps, args.out, args)
+                print("$", " ".join(cmd), flush=True)
+                log = (args.out / name / "train.log").open("w", encoding="utf8")
+                procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
+                started[name] = round(time.time() - start, 1)
+
+        start_waiting()
         stopped = set()
-        while any(p.poll() is None for p, _ in procs.values()):
+        while waiting or any(p.poll() is None for p, _ in procs.values()):
+            start_waiting()
             if time.time() - start > args.deadline:
+                waiting.clear()
                 for name, (proc, _) in procs.items():
                     if proc.poll() is None:
                         os.killpg(proc.pid, signal.SIGTERM)
@@ -122,17 +137,28 @@ def main() -> None:
                 break
             time.sleep(2)
         for name, config, steps in runs:
+            if name not in procs:
+                print(f"⚠ {name}: not started before the deadline", flush=True)
+                continue
             proc, log = procs[name]
             log.close()
             last, best = last_and_best(args.out / name / "curve.jsonl")
             summary[name] = {"config": config, "max_steps": steps, "reached_step": last.get("step"),
                              "train_seconds": last.get("train_seconds"), "best_step": best.get("step"),
                              "best_dev": best.get("score"), "stopped_at_deadline": name in stopped,
-                             "returncode": proc.returncode, "wall_seconds": round(time.time() - start, 1)}
+                             "returncode": proc.returncode, "start_seconds": started[name],
+                             "wall_seconds": round(time.time() - start, 1)}
             print(f"{name}: {summary[name]}", flush=True)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf8")
-    # score every model-best, each in its own process, all at once
+    # score every model-best, each in its own process, all at once (--max-parallel at a time)
     scorers = []
+
+    def finish(scorer: Tuple[str, subprocess.Popen, object]) -> None:
+        name, proc, log = scorer
+        proc.wait()
+        log.close()
+        print(f"scored {name}: exit {proc.returncode} ({time.time() - start:.0f} s)", flush=True)
+
     for name, _, _ in runs:
         model = args.out / name / "model-best"
         if not model.is_dir():
@@ -147,12 +173,12 @@ def main() -> None:
         code = ("import json, sys; from pathlib import Path; sys.path.insert(0, %r); import evaluate; "
                 "evaluate.evaluate_model(json.loads(%r), Path(%r), gpu_id=%d)"
                 % (str(SCRIPTS), json.dumps(info), str(args.out / "metrics"), args.gpu_id))
+        if args.max_parallel and len(scorers) >= args.max_parallel:
+            finish(scorers.pop(0))
         log = (args.out / name / "score.log").open("w", encoding="utf8")
         scorers.append((name, subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT), log))
-    for name, proc, log in scorers:
-        proc.wait()
-        log.close()
-        print(f"scored {name}: exit {proc.returncode} ({time.time() - start:.0f} s)", flush=True)
+    for scorer in scorers:
+        finish(scorer)
 
 
 if __name__ == "__main__":

@@ -56,3 +56,29 @@ def test_bad_run_argument_is_reported(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode != 0 and "NAME=CONFIG@STEPS" in result.stderr
+
+
+def test_max_parallel_runs_one_at_a_time_and_skips_runs_past_the_deadline(tmp_path):
+    corpus = tmp_path / "corpus"
+    for name in ("demo", "long", "never"):
+        (corpus / name).mkdir(parents=True)
+    convert_file(DEMO_TRAIN, corpus / "demo" / "train.spacy", "genia", limit=40)
+    convert_file(DEMO_DEV, corpus / "demo" / "dev.spacy", "genia", limit=20)
+    shutil.copy(corpus / "demo" / "dev.spacy", corpus / "demo" / "test.spacy")
+    for name in ("long", "never"):
+        for split in ("train", "dev", "test"):
+            shutil.copy(corpus / "demo" / f"{split}.spacy", corpus / name / f"{split}.spacy")
+    out = tmp_path / "out"
+    args = [sys.executable, str(ROOT / "scripts" / "parallel_train.py"), str(out), "--corpus-dir", str(corpus),
+            "--eval-every", "6", "--deadline", "60", "--max-parallel", "1",
+            "--run", f"single_demo={DEMO_CONFIG}@12", "--run", f"single_long={DEMO_CONFIG}@100000",
+            "--run", f"single_never={DEMO_CONFIG}@12", *[f"--set=*:{item}" for item in TINY]]
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["single_demo"]["reached_step"] == 12 and summary["single_long"]["stopped_at_deadline"]
+    # the second run started once the first had finished (after at least the first's training time)
+    assert summary["single_long"]["start_seconds"] >= summary["single_demo"]["train_seconds"] > 0
+    assert "single_never" not in summary and "single_never: not started before the deadline" in result.stdout
+    metrics = {p.name for p in (out / "metrics").iterdir()}
+    assert "single_demo.json" in metrics and "single_never.json" not in metrics
