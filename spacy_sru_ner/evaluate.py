@@ -17,7 +17,6 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 
 from .actions import merge_heads
-
 from .confusion import confusion_by_label, format_confusion
 from .contract import DEFAULT_SPANS_KEY, LabelMap, get_annotated_labels, get_corpus_name, gold_spans
 from .contract import label_prefix, parse_corpus_label_map, relabel_doc, strip_prefix
