@@ -224,6 +224,7 @@ def test_smoke_overrides_cover_every_config():
         ("baseline_spancat_bilstm_cpu.cfg", "spancat", "spancat"),
         ("transformer.cfg", "sru_ner", "transformer"),
         ("multi_corpus_transformer.cfg", "sru_ner", "transformer"),
+        ("genia_nested_transformer.cfg", "sru_ner", "transformer"),
     ]:
         cfg = load_config(ROOT / "configs" / config)
         for key in train.smoke_overrides(component, kind):
@@ -254,6 +255,30 @@ def test_configs_share_tok2vec_with_baselines():
     trf = load_config(ROOT / "configs/transformer.cfg")
     assert trf["paths"]["encoder"] == "michiyasunaga/BioLinkBERT-base"
     assert trf["components"]["sru_ner"]["model"]["tok2vec"]["pooling"]["@layers"] == "reduce_max.v1"
+
+
+def test_genia_transformer_configs_share_encoder_batches_and_optimizer():
+    """configs/genia_nested_transformer.cfg is configs/transformer.cfg with the GENIA decoder of
+    configs/genia_nested_bilstm_cpu.cfg, and its spancat baseline has the same encoder, listener,
+    batches, optimizer and steps."""
+    from spacy.util import load_config
+
+    trf = load_config(ROOT / "configs/transformer.cfg", interpolate=False)
+    genia = load_config(ROOT / "configs/genia_nested_transformer.cfg", interpolate=False)
+    spancat = load_config(ROOT / "configs/baseline_spancat_transformer.cfg", interpolate=False)
+    bilstm = load_config(ROOT / "configs/genia_nested_bilstm_cpu.cfg", interpolate=False)
+    for key in ("queries_per_action", "half_context", "token_multiplier", "train_token_multiplier"):
+        assert genia["components"]["sru_ner"]["model"][key] == bilstm["components"]["sru_ner"]["model"][key], key
+    for key in ("max_positive", "positive_weight"):
+        assert genia["components"]["sru_ner"][key] == bilstm["components"]["sru_ner"][key], key
+    assert genia["components"]["transformer"] == trf["components"]["transformer"]
+    assert spancat["components"]["transformer"] == trf["components"]["transformer"]
+    assert spancat["components"]["spancat"]["model"]["tok2vec"] == genia["components"]["sru_ner"]["model"]["tok2vec"]
+    assert spancat["components"]["spancat"]["suggester"]["sizes"] == list(range(1, 9))
+    for section in ("optimizer", "batcher"):
+        assert spancat["training"][section] == genia["training"][section] == trf["training"][section], section
+    assert spancat["training"]["max_steps"] == genia["training"]["max_steps"]
+    assert spancat["nlp"]["pipeline"] == ["transformer", "spancat"]
 
 
 def test_project_yml_vars_and_assets():
@@ -542,7 +567,7 @@ def test_recommended_multi_config_is_the_measured_one(tmp_path):
     project = srsly.read_yaml(ROOT / "project.yml")
     command = next(c for c in project["commands"] if c["name"] == "multi-encoder-bilstm-prefix-lexicon-disjoint")
     line = next(s for s in command["script"] if "train-rounds" in s)
-    variables = {"vars.genia_seed": "0", "vars.lexicon_release": "all", "vars.disjoint_set": ""}
+    variables = {"vars.genia_seed": "0", "vars.lexicon_release": "all", "vars.disjoint_set": "", "vars.corpus_weights": ""}
     for key, value in variables.items():
         line = line.replace("${" + key + "}", value)
     args = shlex.split(line)
@@ -553,6 +578,10 @@ def test_recommended_multi_config_is_the_measured_one(tmp_path):
             config_args.extend(args[i : i + (1 if "=" in arg else 2)])
     overrides = parse_config_overrides(config_args)
     overrides.pop("system.seed")
+    # the default shares of the draws, configs/weights/corpus_weights.json, are the config's own (uniform)
+    weights = overrides.pop("corpora.train.corpus_weights")
+    assert weights == {"@readers": "srsly.read_json.v1", "path": "configs/weights/corpus_weights.json"}
+    assert srsly.read_json(ROOT / weights["path"]) == {}
     assert sorted(overrides) == [
         "components.sru_ner.lexicon_release", "components.sru_ner.max_positive", "corpora.train.prefix_labels",
         "initialize.components.sru_ner.disjoint_labels", "initialize.components.sru_ner.labels",
@@ -564,6 +593,7 @@ def test_recommended_multi_config_is_the_measured_one(tmp_path):
     measured = load_config(tmp_path / "lexicon.cfg", interpolate=False, overrides=overrides)
     committed = load_config(ROOT / "configs/multi_corpus_bilstm_cpu.cfg", interpolate=False)
     assert committed == measured
+    assert committed["corpora"]["train"]["corpus_weights"] == {}
     settings = committed["initialize"]["components"]["sru_ner"]
     labels = srsly.read_json(ROOT / settings["labels"]["path"])
     disjoint = srsly.read_json(ROOT / settings["disjoint_labels"]["path"])
