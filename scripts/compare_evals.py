@@ -33,6 +33,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from spacy_sru_ner.contract import PREFIX_SEP
 from spacy_sru_ner.named_args import named_path
 
 
@@ -89,14 +90,19 @@ def label_table(
     runs: List[Tuple[str, Path]], f_only: bool = False, label_maps: Optional[Dict[str, Dict[str, str]]] = None
 ) -> str:
     """A row per corpus and label of the first evaluation, a column per run (P / R / F);
-    ``label_maps`` ({corpus: {label: new label}}) renames every run's labels first."""
+    ``label_maps`` ({corpus: {label: new label}}) renames every run's labels first, and a
+    corpus-prefixed label of the corpus's own row (``bc2gm$Gene`` on BC2GM) reads as its plain one."""
     if not runs:
         raise ValueError("compare_evals: give at least one TITLE=PATH")
     loaded = [(title, _load(title, path)) for title, path in runs]
     for _, data in loaded:
         for corpus, scores in data["corpora"].items():
             rename = (label_maps or {}).get(corpus, {})
-            scores["per_type"] = {rename.get(l, l): v for l, v in scores.get("per_type", {}).items()}
+            own = f"{corpus}{PREFIX_SEP}"
+            scores["per_type"] = {
+                (l[len(own):] if l.startswith(own) else rename.get(l, l)): v
+                for l, v in scores.get("per_type", {}).items()
+            }
     lines = ["| corpus | label | " + " | ".join(title for title, _ in loaded) + " |", "|" + "---|" * (len(loaded) + 2)]
     for corpus, first in loaded[0][1]["corpora"].items():
         for label in first.get("per_type", {}):

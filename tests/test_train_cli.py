@@ -225,6 +225,10 @@ def test_compare_evals_per_label(tmp_path):
     config = tmp_path / "maps.cfg"
     config.write_text("[corpora]\n\n[corpora.train]\n\n[corpora.train.label_maps]\n\n[corpora.train.label_maps.linnaeus]\nspecies = \"Species\"\n")
     assert compare.read_label_maps(config) == maps
+    # a corpus-prefixed model's labels meet the plain ones on their own corpus's rows only
+    prefixed = write("prefixed", {"linnaeus": {"linnaeus$Species": (0.3, 0.3, 0.3), "bc5cdr$Chemical": (0.1, 0.1, 0.1)}})
+    rows = compare.label_table([("prefixed", prefixed), ("native", native)], f_only=True, label_maps=maps).splitlines()
+    assert rows[2:] == ["| linnaeus | Species | 30.0 | 40.0 |", "| linnaeus | bc5cdr$Chemical | 10.0 | – |"]
 
 
 def test_pipeline_speed_table(tmp_path):
