@@ -395,7 +395,7 @@ def test_readme_names_existing_weasel_commands():
 
     project = srsly.read_yaml(ROOT / "project.yml")
     known = {c["name"] for c in project["commands"]} | set(project["workflows"])
-    readme = (ROOT / "README.md").read_text(encoding="utf8") + (ROOT / "docs" / "experiments.md").read_text(encoding="utf8")
+    readme = "".join((ROOT / name).read_text(encoding="utf8") for name in ("README.md", "docs/experiments.md", "docs/results.md"))
     named = set(re.findall(r"weasel run\s+([a-z0-9-]+)", readme))
     assert {"ablation-multi", "ablation-multi-long", "baselines-450", "curves-minilm"} <= named
     assert named <= known, named - known
