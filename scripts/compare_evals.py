@@ -33,7 +33,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from spacy_sru_ner.contract import PREFIX_SEP
+from spacy_sru_ner.contract import label_prefix, strip_prefix
 from spacy_sru_ner.named_args import named_path
 
 
@@ -98,9 +98,8 @@ def label_table(
     for _, data in loaded:
         for corpus, scores in data["corpora"].items():
             rename = (label_maps or {}).get(corpus, {})
-            own = f"{corpus}{PREFIX_SEP}"
             scores["per_type"] = {
-                (l[len(own):] if l.startswith(own) else rename.get(l, l)): v
+                (strip_prefix(l) if label_prefix(l) == corpus else rename.get(l, l)): v
                 for l, v in scores.get("per_type", {}).items()
             }
     lines = ["| corpus | label | " + " | ".join(title for title, _ in loaded) + " |", "|" + "---|" * (len(loaded) + 2)]
